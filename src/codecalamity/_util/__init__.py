@@ -1,0 +1,1 @@
+"""Plumbing shared by every tool: logging, output. No tool logic lives here."""

@@ -1,0 +1,1 @@
+"""`calamity awake`: not available yet in this version."""

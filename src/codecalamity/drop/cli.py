@@ -1,0 +1,184 @@
+"""``calamity drop``: start the drop box server (``serve`` is the default command)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import click
+
+from codecalamity._errors import UsageError
+from codecalamity._util.durations import format_duration, parse_duration
+from codecalamity.drop.config import DropConfig
+
+PASSWORD_ENV = "CALAMITY_DROP_PASSWORD"
+
+
+class _DefaultServe(click.Group):
+    """``calamity drop [OPTIONS]`` means ``calamity drop serve [OPTIONS]``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("-h", "--help")):
+            args = ["serve", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group("drop", cls=_DefaultServe)
+def drop() -> None:
+    """A self-hosted drop box for large files from the browser (default command: serve)."""
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None or value.lower() in ("off", "never", "0"):
+        return None
+    try:
+        return parse_duration(value)
+    except UsageError as err:
+        raise click.BadParameter(str(err)) from None
+
+
+@drop.command("serve")
+@click.option(
+    "-p",
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=16273,
+    show_default=True,
+    help="Port to listen on (0 picks a free one).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind; 0.0.0.0 shares on the network.")
+@click.option(
+    "-s",
+    "--storage",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("storage"),
+    show_default=True,
+    help="Folder for finished files and the ledger.",
+)
+@click.option(
+    "-c",
+    "--chunks",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("chunks"),
+    show_default=True,
+    help="Folder for partial uploads.",
+)
+@click.option("--max-size", type=int, default=100000, show_default=True, help="Max file size (MB).")
+@click.option("--timeout", type=int, default=120000, show_default=True, help="Timeout (ms) for each chunk upload.")
+@click.option("--chunk-size", type=int, default=1000000, show_default=True, help="Chunk size (bytes).")
+@click.option("--disable-parallel-chunks", is_flag=True, help="Send one chunk of a file at a time.")
+@click.option("--disable-force-chunking", is_flag=True, help="Send files smaller than a chunk in one request.")
+@click.option("-a", "--allow-downloads", is_flag=True, help="Let uploaders download their files by token.")
+@click.option("--dz-cdn", default=None, help="Load Dropzone from this base URL instead of the shipped copy.")
+@click.option("--dz-version", default=None, help="Dropzone version (with --dz-cdn).")
+@click.option(
+    "--partial-ttl",
+    default="24h",
+    show_default=True,
+    callback=_duration,
+    help="Remove unfinished uploads idle this long.",
+)
+@click.option("--keep", default=None, callback=_duration, help="Remove finished files after this long (default: keep).")
+@click.option("--reserve", type=int, default=100, show_default=True, help="Free disk space (MB) never to use.")
+@click.option("--password", default=None, help=f"Require this password to upload (or set {PASSWORD_ENV}).")
+def serve(
+    port: int,
+    host: str,
+    storage: Path,
+    chunks: Path,
+    max_size: int,
+    timeout: int,
+    chunk_size: int,
+    disable_parallel_chunks: bool,
+    disable_force_chunking: bool,
+    allow_downloads: bool,
+    dz_cdn: str | None,
+    dz_version: str | None,
+    partial_ttl: float | None,
+    keep: float | None,
+    reserve: int,
+    password: str | None,
+) -> None:
+    """Start the drop box server and print the URL to open."""
+    config = DropConfig(
+        storage=storage,
+        chunks=chunks,
+        host=host,
+        port=port,
+        max_size_mb=max_size,
+        timeout_ms=timeout,
+        chunk_size=chunk_size,
+        parallel_chunks=not disable_parallel_chunks,
+        force_chunking=not disable_force_chunking,
+        allow_downloads=allow_downloads,
+        dz_cdn=dz_cdn,
+        dz_version=dz_version,
+        partial_ttl=partial_ttl if partial_ttl is not None else 24 * 3600.0,
+        keep=keep,
+        reserve_mb=reserve,
+        password=password if password is not None else os.environ.get(PASSWORD_ENV) or None,
+    ).validate()
+
+    import uvicorn
+
+    from codecalamity.drop.app import create_app
+
+    sock = _bind(config.host, config.port)
+    app = create_app(config)
+    actual_port = sock.getsockname()[1]
+    _banner(config, actual_port)
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="warning", timeout_keep_alive=30, lifespan="on", access_log=False)
+    )
+    server.run(sockets=[sock])
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {err.strerror}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _urls(host: str, port: int) -> list[str]:
+    if host in ("0.0.0.0", "::"):
+        hosts = ["127.0.0.1"]
+        try:
+            hosts += [a for a in socket.gethostbyname_ex(socket.gethostname())[2] if not a.startswith("127.")]
+        except OSError:
+            pass
+    else:
+        hosts = [host]
+    return [f"http://[{h}]:{port}/" if ":" in h else f"http://{h}:{port}/" for h in hosts]
+
+
+def _banner(config: DropConfig, port: int) -> None:
+    rows = [
+        ("Timeout", f"{config.timeout_ms} ms"),
+        ("Chunk Size", f"{config.chunk_size} bytes"),
+        ("Max File Size", f"{config.max_size_mb} MB"),
+        ("Force Chunking", str(config.force_chunking).lower()),
+        ("Parallel Chunks", str(config.parallel_chunks).lower()),
+        ("Downloads", "on" if config.allow_downloads else "off"),
+        ("Storage Path", str(config.storage.resolve())),
+        ("Chunk Path", str(config.chunks.resolve())),
+        ("Partial TTL", format_duration(config.partial_ttl)),
+        ("Keep", format_duration(config.keep) if config.keep else "forever"),
+        ("Disk Reserve", f"{config.reserve_mb} MB"),
+        ("Password", "required" if config.password else "none"),
+        ("Dropzone", f"{config.dropzone_base}/{config.dropzone_version}"),
+    ]
+    for key, value in rows:
+        click.echo(f"{key + ':':17}{value}")
+    click.echo("")
+    for url in _urls(config.host, port):
+        click.echo(f"Open {url}")
+    click.echo("Press Ctrl+C to stop.", err=False)

@@ -1,0 +1,205 @@
+"""The inbox: turns requests into chunks, chunks into finished files, and expires what is left behind."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import re
+import secrets
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+import anyio.to_thread
+
+from codecalamity.drop.chunks import ChunkInfo, ChunkSink, CompareSink, Owners, WholeSink, parse_chunk
+from codecalamity.drop.config import DropConfig
+from codecalamity.drop.errors import Conflict, DropError, NoSpace
+from codecalamity.drop.ledger import Ledger, Upload
+from codecalamity.drop.names import display_name
+from codecalamity.drop.storage import Storage
+
+logger = logging.getLogger(__name__)
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
+
+
+class Inbox:
+    """Everything the drop server does with uploads, apart from HTTP.
+
+    Parameters
+    ----------
+    config
+        The validated settings (limits, expiry).
+    storage
+        Where the bytes go.
+    ledger
+        Where the bookkeeping goes.
+    """
+
+    def __init__(self, config: DropConfig, storage: Storage, ledger: Ledger) -> None:
+        self.config = config
+        self.storage = storage
+        self.ledger = ledger
+        self.owners = Owners()
+        self.active = 0
+        """Requests now streaming file bytes; the keep-awake hook watches it."""
+
+    # receiving -------------------------------------------------------------------------------------------
+
+    def begin_chunk(self, fields: Mapping[str, str], filename: str) -> ChunkSink | CompareSink:
+        """Check a chunk's fields and return the sink its bytes go to."""
+        info = parse_chunk(fields, self.config.max_size)
+        upload = self._upload_for(info, display_name(filename))
+        recorded = self.ledger.chunk_sha(info.upload_id, info.index)
+        if recorded is not None:
+            return CompareSink(info, recorded)
+        if upload.state != "partial":
+            raise Conflict(f"upload is {upload.state}")
+        self._check_space(info.expected)
+        return ChunkSink(info, self.storage.writer(info.upload_id), self.owners)
+
+    def _upload_for(self, info: ChunkInfo, name: str) -> Upload:
+        upload = self.ledger.get(info.upload_id)
+        if upload is not None and upload.state == "partial" and not self.storage.has_partial(upload.id):
+            logger.warning("upload %s lost its partial file; starting it again", upload.id)
+            self.ledger.delete(upload.id)
+            upload = None
+        if upload is None:
+            self._check_space(info.total)
+            self.storage.prepare(info.upload_id, info.total)
+            upload = self.ledger.create(info.upload_id, name, info.total, info.chunk_size, info.count)
+        if (upload.size, upload.chunk_size, upload.chunk_count) != (info.total, info.chunk_size, info.count):
+            raise Conflict("chunk does not belong to this upload (size or chunk size differ)")
+        if upload.state == "failed":
+            raise Conflict(f"upload failed: {upload.error}")
+        return upload
+
+    def begin_whole(self, filename: str, content_length: int | None) -> WholeSink:
+        """Start a plain, non-chunked upload under a new id."""
+        if content_length is not None:
+            self._check_space(content_length)
+        upload_id = str(uuid.uuid4())
+        self.storage.prepare(upload_id, 0)
+        return WholeSink(upload_id, display_name(filename), self.storage.writer(upload_id), self.config.max_size)
+
+    def _check_space(self, needed: int) -> None:
+        free = self.storage.free_bytes()
+        if free - needed < self.config.reserve:
+            raise NoSpace(f"not enough free disk space for {needed} more bytes")
+
+    async def complete(self, sink: ChunkSink | CompareSink | WholeSink) -> dict[str, Any]:
+        """The request's file part ended: record it, finish the upload when it is whole, say where it stands."""
+        if isinstance(sink, WholeSink):
+            sha = sink.sha.hexdigest()
+            sink.abort()
+            self.ledger.create(sink.upload_id, sink.name, sink.written, max(sink.written, 1), 1)
+            self.ledger.add_chunk(sink.upload_id, 0, sink.written, sha)
+            return await self._finish(sink.upload_id)
+        if isinstance(sink, CompareSink):
+            sink.complete()
+            return self.status(sink.info.upload_id)
+        sha = sink.complete()
+        count = self.ledger.add_chunk(sink.info.upload_id, sink.info.index, sink.written, sha)
+        if count == sink.info.count:
+            return await self._finish(sink.info.upload_id)
+        return self.status(sink.info.upload_id)
+
+    async def _finish(self, upload_id: str) -> dict[str, Any]:
+        if not self.ledger.set_state(upload_id, "finishing", expect="partial"):
+            return self.status(upload_id)
+        await anyio.to_thread.run_sync(self._finish_sync, upload_id)
+        upload = self.ledger.get(upload_id)
+        if upload is not None and upload.state == "partial":
+            raise NoSpace("the server's disk is full; send the last chunk again later")
+        if upload is not None and upload.state == "failed":
+            raise DropError(500, f"upload failed: {upload.error}")
+        return self.status(upload_id)
+
+    def _finish_sync(self, upload_id: str) -> None:
+        upload = self.ledger.get(upload_id)
+        if upload is None:
+            return
+        try:
+            sha = self.storage.digest(upload_id, upload.size)
+            blob = self.ledger.blob(sha)
+            if blob is None or not self.storage.exists(blob[0], upload.size):
+                key = self.storage.place(upload_id, upload.name)
+                self.ledger.add_blob(sha, key, upload.size)
+            self.ledger.finish(upload_id, sha, secrets.token_urlsafe(24))
+            self.storage.discard_partial(upload_id)
+            logger.info("received %s (%d bytes, sha256 %s)", upload.name, upload.size, sha)
+        except OSError as err:
+            if err.errno in (errno.ENOSPC, errno.EDQUOT):
+                self.ledger.set_state(upload_id, "partial")
+                return
+            logger.error("finishing upload %s failed: %s", upload_id, err)
+            self.ledger.set_state(upload_id, "failed", error=str(err.strerror or err))
+
+    # reading ---------------------------------------------------------------------------------------------
+
+    def status(self, upload_id: str) -> dict[str, Any]:
+        """Where an upload stands: the chunks received, and when done its sha256 and download token."""
+        upload = self.ledger.get(upload_id)
+        if upload is None:
+            raise DropError(404, "no such upload")
+        out: dict[str, Any] = {
+            "id": upload.id,
+            "name": upload.name,
+            "size": upload.size,
+            "state": upload.state,
+            "chunk_count": upload.chunk_count,
+        }
+        if upload.state == "done":
+            out["sha256"] = upload.sha256
+            out["token"] = upload.token
+            if self.config.allow_downloads:
+                out["download"] = f"/download/{upload.token}"
+        else:
+            out["received"] = self.ledger.received(upload_id)
+        return out
+
+    def download(self, token: str) -> tuple[Upload, str]:
+        """The upload and stored-file key for a download token, or a 404 :class:`DropError`."""
+        upload = self.ledger.by_token(token) if _TOKEN.fullmatch(token) else None
+        if upload is None or upload.sha256 is None:
+            raise DropError(404, "not found")
+        blob = self.ledger.blob(upload.sha256)
+        if blob is None or not self.storage.exists(blob[0], upload.size):
+            raise DropError(404, "the file is no longer stored")
+        return upload, blob[0]
+
+    # housekeeping ----------------------------------------------------------------------------------------
+
+    def recover(self) -> None:
+        """After a crash or restart: uploads caught while finishing are finished again or marked failed."""
+        for upload in self.ledger.in_state("finishing"):
+            if self.storage.has_partial(upload.id):
+                self.ledger.set_state(upload.id, "partial")
+                if len(self.ledger.received(upload.id)) == upload.chunk_count:
+                    self.ledger.set_state(upload.id, "finishing")
+                    self._finish_sync(upload.id)
+            else:
+                self.ledger.set_state(upload.id, "failed", error="interrupted while finishing")
+
+    def expire(self, now: float | None = None) -> int:
+        """Remove abandoned partial uploads and, with ``keep``, old finished ones; return how many."""
+        now = time.time() if now is None else now
+        removed = 0
+        for state in ("partial", "failed"):
+            for upload in self.ledger.stale(state, now - self.config.partial_ttl):
+                if self.owners.busy(upload.id):
+                    continue
+                self.storage.discard_partial(upload.id)
+                self.ledger.delete(upload.id)
+                removed += 1
+        if self.config.keep is not None:
+            for upload in self.ledger.stale("done", now - self.config.keep, column="finished"):
+                self.ledger.delete(upload.id)
+                key = self.ledger.drop_blob_if_unused(upload.sha256 or "")
+                if key is not None:
+                    self.storage.remove(key)
+                removed += 1
+        if removed:
+            logger.info("expired %d upload(s)", removed)
+        return removed

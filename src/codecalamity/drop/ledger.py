@@ -1,0 +1,222 @@
+"""The SQLite ledger (WAL): every upload, every received chunk, and every stored file by sha256.
+
+One connection, guarded by one lock, owns all writes: the request handlers and the finishing thread each
+hold it only for one short statement or transaction.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS uploads (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    chunk_size  INTEGER NOT NULL,
+    chunk_count INTEGER NOT NULL,
+    state       TEXT NOT NULL CHECK (state IN ('partial', 'finishing', 'done', 'failed')),
+    sha256      TEXT,
+    token       TEXT UNIQUE,
+    error       TEXT,
+    created     REAL NOT NULL,
+    updated     REAL NOT NULL,
+    finished    REAL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    upload_id TEXT NOT NULL REFERENCES uploads(id) ON DELETE CASCADE,
+    idx       INTEGER NOT NULL,
+    size      INTEGER NOT NULL,
+    sha256    TEXT NOT NULL,
+    PRIMARY KEY (upload_id, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blobs (
+    sha256  TEXT PRIMARY KEY,
+    path    TEXT NOT NULL UNIQUE,
+    size    INTEGER NOT NULL,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS uploads_state ON uploads(state, updated);
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Upload:
+    """One upload as the ledger knows it."""
+
+    id: str
+    name: str
+    size: int
+    chunk_size: int
+    chunk_count: int
+    state: str
+    sha256: str | None
+    token: str | None
+    error: str | None
+    created: float
+    updated: float
+    finished: float | None
+
+
+class Ledger:
+    """The drop box's bookkeeping in one SQLite file.
+
+    Parameters
+    ----------
+    path
+        The database file; created with its schema when missing.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    # uploads ---------------------------------------------------------------------------------------------
+
+    def get(self, upload_id: str) -> Upload | None:
+        """The upload with this id, or None."""
+        with self._lock:
+            row = self._db.execute("SELECT * FROM uploads WHERE id = ?", (upload_id,)).fetchone()
+        return Upload(**row) if row else None
+
+    def by_token(self, token: str) -> Upload | None:
+        """The finished upload that this download token was issued for, or None."""
+        with self._lock:
+            row = self._db.execute("SELECT * FROM uploads WHERE token = ? AND state = 'done'", (token,)).fetchone()
+        return Upload(**row) if row else None
+
+    def create(self, upload_id: str, name: str, size: int, chunk_size: int, chunk_count: int) -> Upload:
+        """Record a new upload, or return the one with this id that already exists."""
+        now = time.time()
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO uploads (id, name, size, chunk_size, chunk_count, state, created, updated)"
+                " VALUES (?, ?, ?, ?, ?, 'partial', ?, ?)",
+                (upload_id, name, size, chunk_size, chunk_count, now, now),
+            )
+            row = db.execute("SELECT * FROM uploads WHERE id = ?", (upload_id,)).fetchone()
+        return Upload(**row)
+
+    def in_state(self, state: str) -> list[Upload]:
+        """Every upload in ``state``."""
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM uploads WHERE state = ?", (state,)).fetchall()
+        return [Upload(**row) for row in rows]
+
+    def set_state(self, upload_id: str, state: str, *, expect: str | None = None, error: str | None = None) -> bool:
+        """Move an upload to ``state`` (only from ``expect`` when given); True when the row changed."""
+        sql = "UPDATE uploads SET state = ?, error = ?, updated = ? WHERE id = ?"
+        args: tuple[object, ...] = (state, error, time.time(), upload_id)
+        if expect is not None:
+            sql += " AND state = ?"
+            args += (expect,)
+        with self._tx() as db:
+            return db.execute(sql, args).rowcount == 1
+
+    def finish(self, upload_id: str, sha256: str, token: str) -> None:
+        """Mark an upload done with its content hash and download token."""
+        now = time.time()
+        with self._tx() as db:
+            db.execute(
+                "UPDATE uploads SET state = 'done', sha256 = ?, token = ?, error = NULL, finished = ?, updated = ?"
+                " WHERE id = ?",
+                (sha256, token, now, now, upload_id),
+            )
+
+    def delete(self, upload_id: str) -> None:
+        """Forget an upload and its chunks."""
+        with self._tx() as db:
+            db.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
+
+    def stale(self, state: str, before: float, column: str = "updated") -> list[Upload]:
+        """Uploads in ``state`` whose ``column`` (``updated`` or ``finished``) is older than ``before``."""
+        if column not in ("updated", "finished"):
+            raise ValueError(column)
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT * FROM uploads WHERE state = ? AND {column} < ?", (state, before)
+            ).fetchall()
+        return [Upload(**row) for row in rows]
+
+    # chunks ----------------------------------------------------------------------------------------------
+
+    def chunk_sha(self, upload_id: str, idx: int) -> str | None:
+        """The sha256 of a received chunk, or None when it has not been received."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT sha256 FROM chunks WHERE upload_id = ? AND idx = ?", (upload_id, idx)
+            ).fetchone()
+        return str(row[0]) if row else None
+
+    def add_chunk(self, upload_id: str, idx: int, size: int, sha256: str) -> int:
+        """Record a received chunk (once); return how many distinct chunks the upload now has."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO chunks (upload_id, idx, size, sha256) VALUES (?, ?, ?, ?)",
+                (upload_id, idx, size, sha256),
+            )
+            db.execute("UPDATE uploads SET updated = ? WHERE id = ?", (time.time(), upload_id))
+            (count,) = db.execute("SELECT COUNT(*) FROM chunks WHERE upload_id = ?", (upload_id,)).fetchone()
+        return int(count)
+
+    def received(self, upload_id: str) -> list[int]:
+        """The indexes of the chunks received so far, in order."""
+        with self._lock:
+            rows = self._db.execute("SELECT idx FROM chunks WHERE upload_id = ? ORDER BY idx", (upload_id,)).fetchall()
+        return [int(row[0]) for row in rows]
+
+    # blobs -----------------------------------------------------------------------------------------------
+
+    def blob(self, sha256: str) -> tuple[str, int] | None:
+        """``(path, size)`` of the stored file with this content, or None."""
+        with self._lock:
+            row = self._db.execute("SELECT path, size FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
+        return (str(row[0]), int(row[1])) if row else None
+
+    def add_blob(self, sha256: str, path: str, size: int) -> None:
+        """Record a stored file (replacing a record whose file has gone)."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO blobs (sha256, path, size, created) VALUES (?, ?, ?, ?)",
+                (sha256, path, size, time.time()),
+            )
+
+    def drop_blob_if_unused(self, sha256: str) -> str | None:
+        """Forget a stored file that no finished upload refers to; return its path then, else None."""
+        with self._tx() as db:
+            (users,) = db.execute(
+                "SELECT COUNT(*) FROM uploads WHERE sha256 = ? AND state = 'done'", (sha256,)
+            ).fetchone()
+            if users:
+                return None
+            row = db.execute("SELECT path FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
+            db.execute("DELETE FROM blobs WHERE sha256 = ?", (sha256,))
+        return str(row[0]) if row else None

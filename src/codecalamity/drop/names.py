@@ -1,0 +1,53 @@
+"""File names from untrusted clients made safe to show and to store."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Longest stored name in UTF-8 bytes; most file systems allow 255, and collisions add a suffix.
+MAX_NAME_BYTES = 200
+
+_WINDOWS_RESERVED = {"con", "prn", "aux", "nul"} | {f"com{i}" for i in range(1, 10)} | {f"lpt{i}" for i in range(1, 10)}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_UNSAFE_ON_DISK = re.compile(r'[<>:"|?*]')
+
+
+def display_name(raw: str) -> str:
+    """The name as the user gave it, less any folders and control characters, cut to a sane length."""
+    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    name = _CONTROL.sub("", unicodedata.normalize("NFC", name)).strip()
+    return _truncate(name, 1000) or "upload"
+
+
+def disk_name(raw: str) -> str:
+    """A name that is safe as one path component on Linux, macOS and Windows, keeping the extension."""
+    name = _UNSAFE_ON_DISK.sub("_", display_name(raw))
+    name = name.strip(" .")
+    stem, dot, ext = name.rpartition(".")
+    if not dot:
+        stem, ext = name, ""
+    if stem.split(".")[0].lower() in _WINDOWS_RESERVED:
+        stem = "_" + stem
+    ext = _truncate(ext, 20)
+    suffix = f".{ext}" if ext else ""
+    stem = _truncate(stem, MAX_NAME_BYTES - len(suffix.encode()))
+    name = (stem + suffix).strip(" .")
+    return name or "upload"
+
+
+def numbered(name: str, n: int) -> str:
+    """``report.pdf`` becomes ``report (n).pdf``: the n-th alternative when the name is taken."""
+    if n == 0:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem:
+        return f"{name} ({n})"
+    return f"{stem} ({n}).{ext}"
+
+
+def _truncate(text: str, max_bytes: int) -> str:
+    encoded = text.encode("utf-8")
+    if len(encoded) <= max_bytes:
+        return text
+    return encoded[:max_bytes].decode("utf-8", errors="ignore")

@@ -1,0 +1,196 @@
+"""Where the bytes live: a storage interface and the embedded default, a folder on the local disk.
+
+Partial uploads are sparse files in the chunks folder, written at each chunk's offset. A finished upload is
+hashed, then appears in the storage folder through one hard link (or, across file systems, a copy to a hidden
+temporary name and then a link), so a reader never sees a half-written file and nothing is ever overwritten.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import shutil
+from pathlib import Path
+from typing import Protocol
+
+from codecalamity.drop.names import disk_name, numbered
+
+HASH_BLOCK = 4 * 1024 * 1024
+LEDGER_NAME = ".calamity-drop.sqlite3"
+INCOMING = ".incoming"
+
+
+class ChunkWriter(Protocol):
+    """Writes one request's bytes into an upload at given offsets."""
+
+    def write_at(self, offset: int, data: bytes) -> None:
+        """Write ``data`` at ``offset`` of the upload."""
+
+    def close(self) -> None:
+        """Release the writer."""
+
+
+class Storage(Protocol):
+    """What the drop server needs from a place to keep files; an object store can implement it too."""
+
+    def prepare(self, upload_id: str, size: int) -> None:
+        """Make room for an upload of ``size`` bytes (idempotent)."""
+
+    def writer(self, upload_id: str) -> ChunkWriter:
+        """A writer into the upload's partial content."""
+
+    def has_partial(self, upload_id: str) -> bool:
+        """Whether partial content exists for the upload."""
+
+    def digest(self, upload_id: str, size: int) -> str:
+        """The sha256 of the complete partial content, after checking it is ``size`` bytes."""
+
+    def place(self, upload_id: str, name: str) -> str:
+        """Publish the partial content under a new, unused name derived from ``name``; return its key."""
+
+    def exists(self, key: str, size: int) -> bool:
+        """Whether the stored file ``key`` is still there with ``size`` bytes."""
+
+    def path(self, key: str) -> Path:
+        """A local path to read the stored file ``key`` from."""
+
+    def discard_partial(self, upload_id: str) -> None:
+        """Remove partial content (missing is fine)."""
+
+    def remove(self, key: str) -> None:
+        """Remove a stored file (missing is fine)."""
+
+    def free_bytes(self) -> int:
+        """Free space where uploads are written, in bytes."""
+
+
+class _FileWriter:
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_WRONLY)
+
+    def write_at(self, offset: int, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            written = os.pwrite(self._fd, view, offset)
+            view, offset = view[written:], offset + written
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+class LocalStorage:
+    """The embedded default: finished files in ``root``, partial uploads in ``chunks``.
+
+    Parameters
+    ----------
+    root
+        The storage folder; also holds the ledger and a hidden ``.incoming`` folder.
+    chunks
+        The folder for partial uploads (``<upload id>.part``).
+    """
+
+    def __init__(self, root: Path, chunks: Path) -> None:
+        self.root = root.resolve()
+        self.chunks = chunks.resolve()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.chunks.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def ledger_path(self) -> Path:
+        """The SQLite ledger beside the stored files."""
+        return self.root / LEDGER_NAME
+
+    def _partial(self, upload_id: str) -> Path:
+        # upload ids are canonical UUIDs by the time they get here (see chunks.parse_upload_id)
+        return self.chunks / f"{upload_id}.part"
+
+    def prepare(self, upload_id: str, size: int) -> None:
+        path = self._partial(upload_id)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            return
+        try:
+            os.ftruncate(fd, size)
+        finally:
+            os.close(fd)
+
+    def writer(self, upload_id: str) -> ChunkWriter:
+        return _FileWriter(self._partial(upload_id))
+
+    def has_partial(self, upload_id: str) -> bool:
+        return self._partial(upload_id).is_file()
+
+    def digest(self, upload_id: str, size: int) -> str:
+        path = self._partial(upload_id)
+        actual = path.stat().st_size
+        if actual != size:
+            raise OSError(errno.EIO, f"partial file is {actual} bytes, expected {size}")
+        sha = hashlib.sha256()
+        with open(path, "rb", buffering=0) as f:
+            buf = bytearray(HASH_BLOCK)
+            view = memoryview(buf)
+            while n := f.readinto(buf):
+                sha.update(view[:n])
+            os.fsync(f.fileno())
+        return sha.hexdigest()
+
+    def place(self, upload_id: str, name: str) -> str:
+        src = self._partial(upload_id)
+        try:
+            return self._link_unique(src, disk_name(name))
+        except OSError as err:
+            if err.errno != errno.EXDEV:
+                raise
+        incoming = self.root / INCOMING
+        incoming.mkdir(exist_ok=True)
+        tmp = incoming / f"{upload_id}.part"
+        try:
+            with open(src, "rb") as fin, open(tmp, "wb") as fout:
+                shutil.copyfileobj(fin, fout, HASH_BLOCK)
+                fout.flush()
+                os.fsync(fout.fileno())
+            return self._link_unique(tmp, disk_name(name))
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _link_unique(self, src: Path, name: str) -> str:
+        for n in range(10000):
+            candidate = numbered(name, n)
+            try:
+                os.link(src, self.root / candidate)
+            except FileExistsError:
+                continue
+            _fsync_dir(self.root)
+            return candidate
+        raise OSError(errno.EEXIST, f"no free name for {name!r}")
+
+    def exists(self, key: str, size: int) -> bool:
+        try:
+            return self.path(key).stat().st_size == size
+        except (OSError, ValueError):
+            return False
+
+    def path(self, key: str) -> Path:
+        path = self.root / key
+        if path.parent != self.root or key.startswith("."):
+            raise ValueError(f"not a stored file: {key!r}")
+        return path
+
+    def discard_partial(self, upload_id: str) -> None:
+        self._partial(upload_id).unlink(missing_ok=True)
+
+    def remove(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)
+
+    def free_bytes(self) -> int:
+        return min(shutil.disk_usage(self.chunks).free, shutil.disk_usage(self.root).free)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,1 @@
+"""`calamity images`: not available yet in this version."""

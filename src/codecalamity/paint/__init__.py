@@ -1,0 +1,1 @@
+"""`calamity paint`: not available yet in this version."""

@@ -82,7 +82,7 @@ class FormStream:
             "on_end": self._end,
         }
         try:
-            self._parser = MultipartParser(boundary, callbacks)
+            self._parser = MultipartParser(boundary, callbacks, max_header_size=MAX_HEADER_BYTES)
         except FormParserError as err:
             raise BadRequest(f"bad multipart boundary: {err}") from None
 

@@ -17,7 +17,7 @@ def display_name(raw: str) -> str:
     """The name as the user gave it, less any folders and control characters, cut to a sane length."""
     name = raw.replace("\\", "/").rsplit("/", 1)[-1]
     name = _CONTROL.sub("", unicodedata.normalize("NFC", name)).strip()
-    return _truncate(name, 1000) or "upload"
+    return _fit(name, 1000) or "upload"
 
 
 def disk_name(raw: str) -> str:
@@ -29,10 +29,7 @@ def disk_name(raw: str) -> str:
         stem, ext = name, ""
     if stem.split(".")[0].lower() in _WINDOWS_RESERVED:
         stem = "_" + stem
-    ext = _truncate(ext, 20)
-    suffix = f".{ext}" if ext else ""
-    stem = _truncate(stem, MAX_NAME_BYTES - len(suffix.encode()))
-    name = (stem + suffix).strip(" .")
+    name = _fit(stem + (f".{ext}" if ext else ""), MAX_NAME_BYTES).strip(" .")
     return name or "upload"
 
 
@@ -44,6 +41,14 @@ def numbered(name: str, n: int) -> str:
     if not dot or not stem:
         return f"{name} ({n})"
     return f"{stem} ({n}).{ext}"
+
+
+def _fit(name: str, max_bytes: int) -> str:
+    """Cut ``name`` to ``max_bytes`` of UTF-8, shortening the stem so that a short extension survives."""
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem or len(ext.encode()) > 20:
+        return _truncate(name, max_bytes)
+    return _truncate(stem, max_bytes - len(ext.encode()) - 1) + "." + ext
 
 
 def _truncate(text: str, max_bytes: int) -> str:

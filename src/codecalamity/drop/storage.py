@@ -76,7 +76,9 @@ class _FileWriter:
             view, offset = view[written:], offset + written
 
     def close(self) -> None:
-        os.close(self._fd)
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            os.close(fd)
 
 
 class LocalStorage:

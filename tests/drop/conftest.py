@@ -1,0 +1,138 @@
+"""Fixtures for the drop server: a real `calamity drop` on a loopback port, and a chunk-sending helper."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+@dataclass
+class Server:
+    """A running `calamity drop` subprocess."""
+
+    url: str
+    storage: Path
+    chunks: Path
+    proc: subprocess.Popen[str]
+    log: Path
+
+    @property
+    def origin(self) -> str:
+        """The URL without its trailing slash, to join with absolute paths."""
+        return self.url.rstrip("/")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=15)
+
+    def stored_files(self) -> dict[str, bytes]:
+        """Every visible file in storage, by name (the ledger and hidden folders excluded)."""
+        return {p.name: p.read_bytes() for p in self.storage.iterdir() if p.is_file() and not p.name.startswith(".")}
+
+
+def start_server(storage: Path, chunks: Path, *args: str, env: dict[str, str] | None = None) -> Server:
+    """Start `calamity drop` on a free loopback port and wait until it answers."""
+    cmd = [sys.executable, "-m", "codecalamity", "drop", "-p", "0", "-s", str(storage), "-c", str(chunks), *args]
+    log = storage.parent / f"server-{time.monotonic_ns()}.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})})
+    url = None
+    deadline = time.monotonic() + 30
+    while url is None and time.monotonic() < deadline and proc.poll() is None:
+        match = re.search(r"Open (http://127\.0\.0\.1:\d+/)", log.read_text())
+        url = match.group(1) if match else time.sleep(0.05)
+    if url is None:
+        proc.kill()
+        proc.wait()
+        raise AssertionError("server did not start:\n" + log.read_text())
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "favicon.ico", timeout=2).status_code == 200:
+                return Server(url, storage, chunks, proc, log)
+        except httpx.TransportError:
+            time.sleep(0.05)
+    proc.kill()
+    raise AssertionError("server never answered")
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
+    """Start servers on tmp_path storage; all are stopped at the end of the test."""
+    servers: list[Server] = []
+
+    def _start(*args: str, storage: Path | None = None, chunks: Path | None = None, **kw: object) -> Server:
+        server = start_server(storage or tmp_path / "storage", chunks or tmp_path / "chunks", *args, **kw)  # type: ignore[arg-type]
+        servers.append(server)
+        return server
+
+    yield _start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def server(serve: Callable[..., Server]) -> Server:
+    """One server with downloads on."""
+    return serve("-a")
+
+
+def chunk_fields(
+    upload_id: str, index: int, total: int, chunk_size: int, *, count: int | None = None, offset: int | None = None
+) -> dict[str, str]:
+    """Dropzone's fields for one chunk, as its params() function builds them."""
+    return {
+        "dzuuid": upload_id,
+        "dzchunkindex": str(index),
+        "dztotalfilesize": str(total),
+        "dzchunksize": str(chunk_size),
+        "dztotalchunkcount": str(count if count is not None else max(1, -(-total // chunk_size))),
+        "dzchunkbyteoffset": str(offset if offset is not None else index * chunk_size),
+    }
+
+
+def send_chunk(
+    client: httpx.Client,
+    url: str,
+    upload_id: str,
+    data: bytes,
+    index: int,
+    chunk_size: int,
+    *,
+    name: str = "data.bin",
+    **overrides: object,
+) -> httpx.Response:
+    """POST one chunk of ``data`` as Dropzone does: fields first, then the file part."""
+    total = len(data)
+    fields = chunk_fields(upload_id, index, total, chunk_size)
+    for key, value in overrides.items():
+        if value is None:
+            fields.pop(key, None)
+        else:
+            fields[key] = str(value)
+    piece = data[index * chunk_size : (index + 1) * chunk_size]
+    return client.post(url + "upload", data=fields, files={"file": (name, piece, "application/octet-stream")})
+
+
+def upload_all(client: httpx.Client, url: str, upload_id: str, data: bytes, chunk_size: int, order: list[int]) -> httpx.Response:
+    """Send the chunks in ``order``; return the last response."""
+    response = None
+    for index in order:
+        response = send_chunk(client, url, upload_id, data, index, chunk_size)
+        assert response.status_code == 200, response.text
+    assert response is not None
+    return response

@@ -128,7 +128,9 @@ def send_chunk(
     return client.post(url + "upload", data=fields, files={"file": (name, piece, "application/octet-stream")})
 
 
-def upload_all(client: httpx.Client, url: str, upload_id: str, data: bytes, chunk_size: int, order: list[int]) -> httpx.Response:
+def upload_all(
+    client: httpx.Client, url: str, upload_id: str, data: bytes, chunk_size: int, order: list[int]
+) -> httpx.Response:
     """Send the chunks in ``order``; return the last response."""
     response = None
     for index in order:

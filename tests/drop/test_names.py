@@ -42,6 +42,10 @@ def test_display_name_keeps_html_as_text() -> None:
     assert display_name("<script>x.txt") == "<script>x.txt"
 
 
+def test_display_name_undoes_the_browsers_quote_escape() -> None:
+    assert display_name("say %22hi%22.txt") == 'say "hi".txt'
+
+
 def test_numbered() -> None:
     assert numbered("a.txt", 0) == "a.txt"
     assert numbered("a.txt", 2) == "a (2).txt"

@@ -6,6 +6,7 @@ import base64
 import contextlib
 import hmac
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from importlib import resources
 from typing import Any
@@ -19,7 +20,7 @@ from starlette.staticfiles import StaticFiles
 
 from codecalamity.drop.chunks import ChunkSink, CompareSink, WholeSink
 from codecalamity.drop.config import MAX_CHUNK_BYTES, DropConfig
-from codecalamity.drop.errors import BadRequest, DropError, TooLarge
+from codecalamity.drop.errors import BadRequest, DropError, NoSpace, TooLarge
 from codecalamity.drop.formstream import Field, FileData, FileStart, FormStream
 from codecalamity.drop.inbox import Inbox
 from codecalamity.drop.ledger import Ledger
@@ -128,6 +129,8 @@ class DropApp:
             return JSONResponse(result)
         except DropError as err:
             return _error(err)
+        except sqlite3.OperationalError as err:
+            return _error(_ledger_error(err))
         except TimeoutError:
             return _error(DropError(408, "the client sent nothing for too long"))
         except ClientDisconnect:
@@ -168,6 +171,13 @@ class DropApp:
             media_type="application/octet-stream",
             headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"},
         )
+
+
+def _ledger_error(err: sqlite3.OperationalError) -> DropError:
+    if "full" in str(err):
+        return NoSpace("the server's disk is full")
+    logger.error("ledger error: %s", err)
+    return DropError(503, "the server is busy; try again")
 
 
 def _content_length(request: Request) -> int | None:

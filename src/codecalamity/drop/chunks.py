@@ -145,7 +145,7 @@ class ChunkSink:
         try:
             self._writer.write_at(self.info.offset + self.written, data)
         except OSError as err:
-            raise _disk_error(err) from err
+            raise disk_error(err) from err
         self.sha.update(data)
         self.written += len(data)
 
@@ -210,7 +210,7 @@ class WholeSink:
         try:
             self._writer.write_at(self.written, data)
         except OSError as err:
-            raise _disk_error(err) from err
+            raise disk_error(err) from err
         self.sha.update(data)
         self.written += len(data)
 
@@ -218,7 +218,8 @@ class WholeSink:
         self._writer.close()
 
 
-def _disk_error(err: OSError) -> DropError:
+def disk_error(err: OSError) -> DropError:
+    """The client's view of a failed write: 507 when the disk is full, else 500."""
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
         return NoSpace("the server's disk is full")
     return DropError(500, f"write failed: {err.strerror or err}")

@@ -6,6 +6,7 @@ import errno
 import logging
 import re
 import secrets
+import sqlite3
 import time
 import uuid
 from collections.abc import Mapping
@@ -13,7 +14,7 @@ from typing import Any
 
 import anyio.to_thread
 
-from codecalamity.drop.chunks import ChunkInfo, ChunkSink, CompareSink, Owners, WholeSink, parse_chunk
+from codecalamity.drop.chunks import ChunkInfo, ChunkSink, CompareSink, Owners, WholeSink, disk_error, parse_chunk
 from codecalamity.drop.config import DropConfig
 from codecalamity.drop.errors import Conflict, DropError, NoSpace
 from codecalamity.drop.ledger import Ledger, Upload
@@ -56,7 +57,8 @@ class Inbox:
             return CompareSink(info, recorded)
         if upload.state != "partial":
             raise Conflict(f"upload is {upload.state}")
-        self._check_space(info.expected)
+        if not self.storage.preallocates:
+            self._check_space(info.expected)
         return ChunkSink(info, self.storage.writer(info.upload_id), self.owners)
 
     def _upload_for(self, info: ChunkInfo, name: str) -> Upload:
@@ -67,7 +69,10 @@ class Inbox:
             upload = None
         if upload is None:
             self._check_space(info.total)
-            self.storage.prepare(info.upload_id, info.total)
+            try:
+                self.storage.prepare(info.upload_id, info.total)
+            except OSError as err:
+                raise disk_error(err) from err
             upload = self.ledger.create(info.upload_id, name, info.total, info.chunk_size, info.count)
         if (upload.size, upload.chunk_size, upload.chunk_count) != (info.total, info.chunk_size, info.count):
             raise Conflict("chunk does not belong to this upload (size or chunk size differ)")
@@ -98,6 +103,9 @@ class Inbox:
             return await self._finish(sink.upload_id)
         if isinstance(sink, CompareSink):
             sink.complete()
+            # a retry after a finish that failed (disk full) starts the finish again
+            if len(self.ledger.received(sink.info.upload_id)) == sink.info.count:
+                return await self._finish(sink.info.upload_id)
             return self.status(sink.info.upload_id)
         sha = sink.complete()
         count = self.ledger.add_chunk(sink.info.upload_id, sink.info.index, sink.written, sha)
@@ -129,6 +137,9 @@ class Inbox:
             self.ledger.finish(upload_id, sha, secrets.token_urlsafe(24))
             self.storage.discard_partial(upload_id)
             logger.info("received %s (%d bytes, sha256 %s)", upload.name, upload.size, sha)
+        except sqlite3.OperationalError as err:
+            logger.error("finishing upload %s failed: %s", upload_id, err)
+            self.ledger.set_state(upload_id, "partial")
         except OSError as err:
             if err.errno in (errno.ENOSPC, errno.EDQUOT):
                 self.ledger.set_state(upload_id, "partial")

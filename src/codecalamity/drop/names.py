@@ -15,7 +15,8 @@ _UNSAFE_ON_DISK = re.compile(r'[<>:"|?*]')
 
 def display_name(raw: str) -> str:
     """The name as the user gave it, less any folders and control characters, cut to a sane length."""
-    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    # browsers send '"' in a multipart file name as %22 (WHATWG HTML, "multipart/form-data encoding")
+    name = raw.replace("%22", '"').replace("\\", "/").rsplit("/", 1)[-1]
     name = _CONTROL.sub("", unicodedata.normalize("NFC", name)).strip()
     return _fit(name, 1000) or "upload"
 

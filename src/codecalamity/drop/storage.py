@@ -34,6 +34,9 @@ class ChunkWriter(Protocol):
 class Storage(Protocol):
     """What the drop server needs from a place to keep files; an object store can implement it too."""
 
+    preallocates: bool
+    """True when :meth:`prepare` reserves the space, so later writes cannot run out of disk."""
+
     def prepare(self, upload_id: str, size: int) -> None:
         """Make room for an upload of ``size`` bytes (idempotent)."""
 
@@ -97,6 +100,7 @@ class LocalStorage:
         self.chunks = chunks.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self.chunks.mkdir(parents=True, exist_ok=True)
+        self.preallocates = hasattr(os, "posix_fallocate")
 
     @property
     def ledger_path(self) -> Path:
@@ -114,9 +118,24 @@ class LocalStorage:
         except FileExistsError:
             return
         try:
-            os.ftruncate(fd, size)
-        finally:
+            self._allocate(fd, size)
+        except OSError:
             os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+
+    def _allocate(self, fd: int, size: int) -> None:
+        # Reserve the whole upload up front: a disk that fills up later cannot fail it half-way.
+        if self.preallocates and size > 0:
+            try:
+                os.posix_fallocate(fd, 0, size)
+                return
+            except OSError as err:
+                if err.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+                    raise
+                self.preallocates = False
+        os.ftruncate(fd, size)
 
     def writer(self, upload_id: str) -> ChunkWriter:
         return _FileWriter(self._partial(upload_id))

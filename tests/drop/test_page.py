@@ -1,0 +1,83 @@
+"""The drop page in headless Chromium: a multi-chunk upload through Dropzone, and names shown as text."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import Server
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        pytest.fail("chromium is not installed: `make test` installs it (apt-get install chromium)")
+    return path
+
+
+@pytest.fixture
+def page() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1000, "height": 800})
+        page = context.new_page()
+        yield page
+        context.close()
+        browser.close()
+
+
+HOSTILE = "<img src=x onerror=\"document.title='pwned'\">.bin"
+
+
+def test_multi_chunk_upload_through_the_real_page(serve: Callable[..., Server], page: Any, tmp_path: Path) -> None:
+    server = serve("-a", "--chunk-size", "65536")
+    data = hashlib.shake_256(b"page").digest(300_000)  # 5 chunks, sent in parallel
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    page.goto(server.url)
+    page.wait_for_function("typeof Dropzone !== 'undefined' && Dropzone.instances.length === 1")
+    page.set_input_files(
+        "input.dz-hidden-input",
+        files=[{"name": HOSTILE, "mimeType": "application/octet-stream", "buffer": data}],
+    )
+    row = page.locator("#uploaded tr.upload")
+    row.wait_for(timeout=30_000)
+
+    assert row.locator("td.name").inner_text() == HOSTILE  # shown as text, not markup
+    assert page.locator("#uploaded img").count() == 0
+    assert page.title() != "pwned"
+    assert row.locator("td.sha").inner_text() == hashlib.sha256(data).hexdigest()
+    stored = server.stored_files()
+    assert list(stored.values()) == [data]
+    assert "<" not in next(iter(stored))
+    href = row.locator("a").get_attribute("href")
+    assert href is not None and href.startswith("/download/")
+    assert errors == []
+
+    page.locator(".dz-preview.dz-success.dz-complete").wait_for(timeout=10_000)
+    page.wait_for_timeout(600)  # let Dropzone's fade-out of the progress bar finish for the screenshot
+    page.screenshot(path=str(tmp_path / "drop-page.png"), full_page=True)
+
+    # the list survives a reload (this browser's own uploads), still as text
+    page.reload()
+    assert page.locator("#uploaded td.name").inner_text() == HOSTILE

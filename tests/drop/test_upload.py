@@ -267,3 +267,10 @@ def test_truncated_multipart_body_stores_nothing(server: Server) -> None:
     assert response.status_code == 400
     assert server.stored_files() == {}
     assert list(server.chunks.iterdir()) == []
+
+
+def test_outside_dropzone_copy_is_allowed_by_the_page_policy(serve: Callable[..., Server]) -> None:
+    server = serve("--dz-cdn", "https://cdn.example.org/libs/dropzone", "--dz-version", "5.7.6")
+    page = httpx.get(server.url)
+    assert 'src="https://cdn.example.org/libs/dropzone/5.7.6/min/dropzone.min.js"' in page.text
+    assert "script-src 'self' https://cdn.example.org;" in page.headers["content-security-policy"]

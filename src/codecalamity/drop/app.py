@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 from starlette.applications import Starlette
@@ -18,7 +19,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from codecalamity.drop.chunks import ChunkSink, CompareSink, WholeSink
+from codecalamity.drop.chunks import ChunkSink, CompareSink, WholeSink, parse_upload_id
 from codecalamity.drop.config import MAX_CHUNK_BYTES, DropConfig
 from codecalamity.drop.errors import BadRequest, DropError, NoSpace, TooLarge
 from codecalamity.drop.formstream import Field, FileData, FileStart, FormStream
@@ -76,9 +77,8 @@ class DropApp:
     def _page_headers(self) -> dict[str, str]:
         outside = ""
         if self.config.dz_cdn and "//" in self.config.dz_cdn:
-            outside = (
-                " " + self.config.dz_cdn.split("//", 1)[0] + "//" + self.config.dz_cdn.split("//", 1)[1].split("/")[0]
-            )
+            url = urlsplit(self.config.dz_cdn)
+            outside = f" {url.scheme + ':' if url.scheme else ''}//{url.netloc}"
         return {
             "Content-Security-Policy": (
                 f"default-src 'self'; script-src 'self'{outside}; style-src 'self' 'unsafe-inline'{outside}; "
@@ -151,8 +151,6 @@ class DropApp:
     async def status(self, request: Request) -> Response:
         if not self._authorised(request):
             return self._denied()
-        from codecalamity.drop.chunks import parse_upload_id
-
         try:
             return JSONResponse(self.inbox.status(parse_upload_id(request.path_params["upload_id"])))
         except DropError as err:

@@ -82,6 +82,8 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--keep", default=None, callback=_duration, help="Remove finished files after this long (default: keep).")
 @click.option("--reserve", type=int, default=100, show_default=True, help="Free disk space (MB) never to use.")
 @click.option("--password", default=None, help=f"Require this password to upload (or set {PASSWORD_ENV}).")
+@click.option("--keep-awake", is_flag=True, help="Keep the computer awake while uploads are in progress.")
+@click.option("--keep-awake-grace", type=float, default=30.0, hidden=True, help="Seconds awake after the last upload.")
 def serve(
     port: int,
     host: str,
@@ -99,6 +101,8 @@ def serve(
     keep: float | None,
     reserve: int,
     password: str | None,
+    keep_awake: bool,
+    keep_awake_grace: float,
 ) -> None:
     """Start the drop box server and print the URL to open."""
     config = DropConfig(
@@ -125,13 +129,22 @@ def serve(
     from codecalamity.drop.app import create_app
 
     sock = _bind(config.host, config.port)
-    app = create_app(config)
+    awake = None
+    if keep_awake:
+        from codecalamity.awake.activity import AwakeWhileBusy
+
+        awake = AwakeWhileBusy("calamity drop: receiving uploads", grace=keep_awake_grace)
+    app = create_app(config, on_activity=awake.update if awake else None)
     actual_port = sock.getsockname()[1]
-    _banner(config, actual_port)
+    _banner(config, actual_port, keep_awake)
     server = uvicorn.Server(
         uvicorn.Config(app, log_level="warning", timeout_keep_alive=30, lifespan="on", access_log=False)
     )
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    finally:
+        if awake is not None:
+            awake.close()
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -160,7 +173,7 @@ def _urls(host: str, port: int) -> list[str]:
     return [f"http://[{h}]:{port}/" if ":" in h else f"http://{h}:{port}/" for h in hosts]
 
 
-def _banner(config: DropConfig, port: int) -> None:
+def _banner(config: DropConfig, port: int, keep_awake: bool) -> None:
     rows = [
         ("Timeout", f"{config.timeout_ms} ms"),
         ("Chunk Size", f"{config.chunk_size} bytes"),
@@ -174,6 +187,7 @@ def _banner(config: DropConfig, port: int) -> None:
         ("Keep", format_duration(config.keep) if config.keep else "forever"),
         ("Disk Reserve", f"{config.reserve_mb} MB"),
         ("Password", "required" if config.password else "none"),
+        ("Keep Awake", "while uploading" if keep_awake else "off"),
         ("Dropzone", f"{config.dropzone_base}/{config.dropzone_version}"),
     ]
     for key, value in rows:

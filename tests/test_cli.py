@@ -47,7 +47,7 @@ def test_unknown_command_is_a_usage_error() -> None:
     assert result.exit_code == 2
 
 
-@pytest.mark.parametrize("group", ["images", "paint"])
+@pytest.mark.parametrize("group", ["paint"])
 def test_unavailable_tool_says_so_with_exit_2(group: str) -> None:
     result = CliRunner().invoke(cli, [group])
     assert result.exit_code == 2

@@ -41,7 +41,9 @@ pytest: $(STAMP) system-deps
 test: lint pytest
 
 bench: $(STAMP)
-	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+	@bash scripts/system-deps.sh --bench
+	@for b in images cpu_paint upload; do [ -f benchmarks/$$b.py ] || continue; \
+		echo "== benchmarks/$$b.py"; $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

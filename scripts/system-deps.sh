@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Installs the Debian packages that the tests drive for real (chromium for the drop page, dbus for awake),
+# Installs the Debian packages that the tests drive for real (chromium for the drop page, dbus for awake;
+# with --bench also stress-ng for the paint benchmark),
 # when they are missing. As root it uses apt-get; otherwise it says which command to run.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v dbus-daemon >/dev/null 2>&1 || need+=(dbus-daemon)
+if [ "${1:-}" = "--bench" ]; then  # the peers the benchmarks measure against
+  command -v stress-ng >/dev/null 2>&1 || need+=(stress-ng)
+fi
 [ ${#need[@]} -eq 0 ] && exit 0
 pkgs=()
 for n in "${need[@]}"; do

@@ -47,13 +47,6 @@ def test_unknown_command_is_a_usage_error() -> None:
     assert result.exit_code == 2
 
 
-@pytest.mark.parametrize("group", ["paint"])
-def test_unavailable_tool_says_so_with_exit_2(group: str) -> None:
-    result = CliRunner().invoke(cli, [group])
-    assert result.exit_code == 2
-    assert result.output.strip().splitlines() == [f"error: 'calamity {group}' is not available yet in this version"]
-
-
 def test_bad_option_value_is_one_line_and_exit_2() -> None:
     result = CliRunner().invoke(cli, ["drop", "--chunk-size", "0"])
     assert result.exit_code == 2

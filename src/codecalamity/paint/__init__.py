@@ -1,1 +1,13 @@
-"""`calamity paint`: not available yet in this version."""
+"""`calamity paint`: draw text and pictures in the per-core CPU usage graph, accurately on any CPU.
+
+Each chosen core gets a pinned worker process that holds a target load with a closed-loop duty cycle on its own
+CPU time (``control``); ``pattern`` turns text, pictures, levels and shapes into per-core targets over time.
+"""
+
+from __future__ import annotations
+
+from codecalamity.paint.control import hold
+from codecalamity.paint.pattern import Pattern
+from codecalamity.paint.workers import Painter
+
+__all__ = ["Painter", "Pattern", "hold"]

@@ -27,6 +27,7 @@ from codecalamity.drop.inbox import Inbox
 from codecalamity.drop.ledger import Ledger
 from codecalamity.drop.page import render_page
 from codecalamity.drop.storage import LocalStorage
+from codecalamity.drop.tus import Tus
 
 logger = logging.getLogger(__name__)
 # Room for the form fields and part headers around a chunk's bytes.
@@ -42,15 +43,14 @@ def _error(err: DropError) -> JSONResponse:
 class DropApp:
     """Request handlers around one :class:`Inbox`; ``create_app`` wires them into Starlette."""
 
-    def __init__(self, config: DropConfig, inbox: Inbox, on_activity: ActivityHook | None) -> None:
+    def __init__(self, config: DropConfig, inbox: Inbox) -> None:
         self.config = config
         self.inbox = inbox
-        self.on_activity = on_activity
         self.page = render_page(config)
         self.static = resources.files("codecalamity.drop") / "static"
         self._password = config.password.encode() if config.password else None
 
-    def _authorised(self, request: Request) -> bool:
+    def authorised(self, request: Request) -> bool:
         if self._password is None:
             return True
         scheme, _, value = request.headers.get("authorization", "").partition(" ")
@@ -62,7 +62,7 @@ class DropApp:
             return False
         return hmac.compare_digest(given, self._password)
 
-    def _denied(self) -> Response:
+    def denied(self) -> Response:
         return JSONResponse(
             {"error": "password required"},
             status_code=401,
@@ -70,8 +70,8 @@ class DropApp:
         )
 
     async def index(self, request: Request) -> Response:
-        if not self._authorised(request):
-            return self._denied()
+        if not self.authorised(request):
+            return self.denied()
         return HTMLResponse(self.page, headers=self._page_headers())
 
     def _page_headers(self) -> dict[str, str]:
@@ -96,18 +96,18 @@ class DropApp:
         )
 
     async def upload(self, request: Request) -> Response:
-        if not self._authorised(request):
-            return self._denied()
+        if not self.authorised(request):
+            return self.denied()
         length = _content_length(request)
         limit = max(self.config.max_size, MAX_CHUNK_BYTES) + FORM_OVERHEAD
         if length is not None and length > limit:
             return _error(TooLarge(f"request body is over {limit} bytes"))
         sink: ChunkSink | CompareSink | WholeSink | None = None
-        self._active(+1)
+        self.inbox.bump(+1)
         try:
             form = FormStream(request.headers.get("content-type", ""))
             fields: dict[str, str] = {}
-            async for body in _body(request, self.config.timeout):
+            async for body in body_pieces(request, self.config.timeout):
                 for event in form.feed(body):
                     if isinstance(event, FileData):
                         assert sink is not None
@@ -141,16 +141,11 @@ class DropApp:
                 sink.abort()
                 if isinstance(sink, WholeSink):
                     self.inbox.storage.discard_partial(sink.upload_id)
-            self._active(-1)
-
-    def _active(self, delta: int) -> None:
-        self.inbox.active += delta
-        if self.on_activity is not None:
-            self.on_activity(self.inbox.active)
+            self.inbox.bump(-1)
 
     async def status(self, request: Request) -> Response:
-        if not self._authorised(request):
-            return self._denied()
+        if not self.authorised(request):
+            return self.denied()
         try:
             return JSONResponse(self.inbox.status(parse_upload_id(request.path_params["upload_id"])))
         except DropError as err:
@@ -187,7 +182,7 @@ def _content_length(request: Request) -> int | None:
     return int(raw)
 
 
-async def _body(request: Request, timeout: float) -> AsyncIterator[bytes]:
+async def body_pieces(request: Request, timeout: float) -> AsyncIterator[bytes]:
     """The request body, piece by piece; TimeoutError when the client stalls for ``timeout`` seconds."""
     stream = request.stream()
     while True:
@@ -213,8 +208,9 @@ def create_app(config: DropConfig, *, on_activity: ActivityHook | None = None) -
     config.validate()
     storage = LocalStorage(config.storage, config.chunks)
     ledger = Ledger(storage.ledger_path)
-    inbox = Inbox(config, storage, ledger)
-    handlers = DropApp(config, inbox, on_activity)
+    inbox = Inbox(config, storage, ledger, on_activity)
+    handlers = DropApp(config, inbox)
+    tus = Tus(inbox, handlers.authorised, handlers.denied)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
@@ -233,6 +229,7 @@ def create_app(config: DropConfig, *, on_activity: ActivityHook | None = None) -
             Route("/upload", handlers.upload, methods=["POST"]),
             Route("/upload/{upload_id}", handlers.status),
             Route("/download/{token}", handlers.download),
+            *tus.routes(),
             Mount("/static", StaticFiles(packages=[("codecalamity.drop", "static")])),
         ],
         lifespan=lifespan,

@@ -196,3 +196,65 @@ def _banner(config: DropConfig, port: int, keep_awake: bool) -> None:
     for url in _urls(config.host, port):
         click.echo(f"Open {url}")
     click.echo("Press Ctrl+C to stop.", err=False)
+
+
+def _rate(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    units = {"k": 1e3, "m": 1e6, "g": 1e9}
+    text = value.strip().lower().rstrip("b/s")
+    try:
+        return float(text[:-1]) * units[text[-1]] if text[-1:] in units else float(text)
+    except (ValueError, IndexError):
+        raise click.BadParameter(f"not a rate: {value!r} (try 500k, 20M)") from None
+
+
+@drop.command("send")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--to", "server", required=True, help="The drop server's URL, e.g. http://127.0.0.1:16273/")
+@click.option("--password", default=None, help=f"Password for the server (or set {PASSWORD_ENV}).")
+@click.option("-j", "--parallel", default=4, show_default=True, type=click.IntRange(1, 64), help="Files in flight.")
+@click.option("--limit-rate", default=None, callback=_rate, help="Bandwidth limit for all files, e.g. 20M (bytes/s).")
+@click.pass_context
+def send(
+    ctx: click.Context,
+    files: tuple[Path, ...],
+    server: str,
+    password: str | None,
+    parallel: int,
+    limit_rate: float | None,
+) -> None:
+    """Upload FILES to a drop server over tus: parallel, resumable, sha256-checked."""
+    import sys
+
+    from codecalamity._util.output import progress
+    from codecalamity.drop.send import ResumeState, Sender, send_all
+
+    if not server.startswith(("http://", "https://")):
+        raise UsageError(f"--to must be an http(s) URL, got {server!r}")
+    secret = password if password is not None else os.environ.get(PASSWORD_ENV) or None
+    state = ResumeState(Path(os.environ.get("CALAMITY_SEND_STATE") or ResumeState.default_path()))
+    sender = Sender(server, secret, state, limit_rate)
+    paths = list(files)
+    try:
+        with progress(transfer=True, disable=not sys.stderr.isatty()) as bar:
+            total = bar.add_task("all files", total=sum(p.stat().st_size for p in paths))
+            tasks = {p: bar.add_task(p.name[:40], total=p.stat().st_size) for p in paths}
+
+            def advance(path: Path, n: int) -> None:
+                bar.advance(tasks[path], n)
+                bar.advance(total, n)
+
+            results = send_all(sender, paths, parallel, advance)
+    finally:
+        sender.close()
+    failed = [r for r in results if not r.ok]
+    for r in results:
+        if r.ok:
+            resumed = f" (resumed at {r.resumed_at} bytes)" if r.resumed_at else ""
+            link = f" {r.download}" if r.download else ""
+            click.echo(f"sent {r.path}  sha256 {r.sha256}{resumed}{link}")
+    for r in failed:
+        click.echo(f"failed: {r.path}: {r.error}", err=True)
+    if failed:
+        ctx.exit(1)

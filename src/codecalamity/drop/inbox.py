@@ -9,7 +9,7 @@ import secrets
 import sqlite3
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio.to_thread
@@ -38,13 +38,26 @@ class Inbox:
         Where the bookkeeping goes.
     """
 
-    def __init__(self, config: DropConfig, storage: Storage, ledger: Ledger) -> None:
+    def __init__(
+        self,
+        config: DropConfig,
+        storage: Storage,
+        ledger: Ledger,
+        on_activity: Callable[[int], None] | None = None,
+    ) -> None:
         self.config = config
         self.storage = storage
         self.ledger = ledger
         self.owners = Owners()
         self.active = 0
-        """Requests now streaming file bytes; the keep-awake hook watches it."""
+        """Requests now streaming file bytes; ``on_activity`` hears every change (keep-awake uses it)."""
+        self.on_activity = on_activity
+
+    def bump(self, delta: int) -> None:
+        """One more (+1) or one fewer (-1) request streaming bytes."""
+        self.active += delta
+        if self.on_activity is not None:
+            self.on_activity(self.active)
 
     # receiving -------------------------------------------------------------------------------------------
 
@@ -58,7 +71,7 @@ class Inbox:
         if upload.state != "partial":
             raise Conflict(f"upload is {upload.state}")
         if not self.storage.preallocates:
-            self._check_space(info.expected)
+            self.check_space(info.expected)
         return ChunkSink(info, self.storage.writer(info.upload_id), self.owners)
 
     def _upload_for(self, info: ChunkInfo, name: str) -> Upload:
@@ -68,7 +81,7 @@ class Inbox:
             self.ledger.delete(upload.id)
             upload = None
         if upload is None:
-            self._check_space(info.total)
+            self.check_space(info.total)
             try:
                 self.storage.prepare(info.upload_id, info.total)
             except OSError as err:
@@ -83,12 +96,13 @@ class Inbox:
     def begin_whole(self, filename: str, content_length: int | None) -> WholeSink:
         """Start a plain, non-chunked upload under a new id."""
         if content_length is not None:
-            self._check_space(content_length)
+            self.check_space(content_length)
         upload_id = str(uuid.uuid4())
         self.storage.prepare(upload_id, 0)
         return WholeSink(upload_id, display_name(filename), self.storage.writer(upload_id), self.config.max_size)
 
-    def _check_space(self, needed: int) -> None:
+    def check_space(self, needed: int) -> None:
+        """Raise :class:`NoSpace` unless ``needed`` more bytes leave the free-disk reserve untouched."""
         free = self.storage.free_bytes()
         if free - needed < self.config.reserve:
             raise NoSpace(f"not enough free disk space for {needed} more bytes")
@@ -100,23 +114,24 @@ class Inbox:
             sink.abort()
             self.ledger.create(sink.upload_id, sink.name, sink.written, max(sink.written, 1), 1)
             self.ledger.add_chunk(sink.upload_id, 0, sink.written, sha)
-            return await self._finish(sink.upload_id)
+            return await self.finish(sink.upload_id)
         if isinstance(sink, CompareSink):
             sink.complete()
             # a retry after a finish that failed (disk full) starts the finish again
             if len(self.ledger.received(sink.info.upload_id)) == sink.info.count:
-                return await self._finish(sink.info.upload_id)
+                return await self.finish(sink.info.upload_id)
             return self.status(sink.info.upload_id)
         sha = sink.complete()
         count = self.ledger.add_chunk(sink.info.upload_id, sink.info.index, sink.written, sha)
         if count == sink.info.count:
-            return await self._finish(sink.info.upload_id)
+            return await self.finish(sink.info.upload_id)
         return self.status(sink.info.upload_id)
 
-    async def _finish(self, upload_id: str) -> dict[str, Any]:
+    async def finish(self, upload_id: str, known_sha: str | None = None) -> dict[str, Any]:
+        """Verify, store and publish a complete upload (once, whoever calls first); return its status."""
         if not self.ledger.set_state(upload_id, "finishing", expect="partial"):
             return self.status(upload_id)
-        await anyio.to_thread.run_sync(self._finish_sync, upload_id)
+        await anyio.to_thread.run_sync(self._finish_sync, upload_id, known_sha)
         upload = self.ledger.get(upload_id)
         if upload is not None and upload.state == "partial":
             raise NoSpace("the server's disk is full; send the last chunk again later")
@@ -124,12 +139,12 @@ class Inbox:
             raise DropError(500, f"upload failed: {upload.error}")
         return self.status(upload_id)
 
-    def _finish_sync(self, upload_id: str) -> None:
+    def _finish_sync(self, upload_id: str, known_sha: str | None = None) -> None:
         upload = self.ledger.get(upload_id)
         if upload is None:
             return
         try:
-            sha = self.storage.digest(upload_id, upload.size)
+            sha = self.storage.digest(upload_id, upload.size, known_sha)
             blob = self.ledger.blob(sha)
             if blob is None or not self.storage.exists(blob[0], upload.size):
                 key = self.storage.place(upload_id, upload.name)
@@ -193,6 +208,15 @@ class Inbox:
             else:
                 self.ledger.set_state(upload.id, "failed", error="interrupted while finishing")
 
+    def forget(self, upload: Upload) -> None:
+        """Remove an upload: its partial bytes, its ledger rows, and its stored file when nobody else shares it."""
+        self.storage.discard_partial(upload.id)
+        self.ledger.delete(upload.id)
+        if upload.state == "done" and upload.sha256:
+            key = self.ledger.drop_blob_if_unused(upload.sha256)
+            if key is not None:
+                self.storage.remove(key)
+
     def expire(self, now: float | None = None) -> int:
         """Remove abandoned partial uploads and, with ``keep``, old finished ones; return how many."""
         now = time.time() if now is None else now
@@ -201,15 +225,11 @@ class Inbox:
             for upload in self.ledger.stale(state, now - self.config.partial_ttl):
                 if self.owners.busy(upload.id):
                     continue
-                self.storage.discard_partial(upload.id)
-                self.ledger.delete(upload.id)
+                self.forget(upload)
                 removed += 1
         if self.config.keep is not None:
             for upload in self.ledger.stale("done", now - self.config.keep, column="finished"):
-                self.ledger.delete(upload.id)
-                key = self.ledger.drop_blob_if_unused(upload.sha256 or "")
-                if key is not None:
-                    self.storage.remove(key)
+                self.forget(upload)
                 removed += 1
         if removed:
             logger.info("expired %d upload(s)", removed)

@@ -43,6 +43,11 @@ CREATE TABLE IF NOT EXISTS blobs (
     created REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS uploads_state ON uploads(state, updated);
+CREATE TABLE IF NOT EXISTS tus (
+    upload_id TEXT PRIMARY KEY REFERENCES uploads(id) ON DELETE CASCADE,
+    offset    INTEGER NOT NULL,
+    metadata  TEXT NOT NULL
+) WITHOUT ROWID;
 """
 
 
@@ -192,6 +197,38 @@ class Ledger:
         with self._lock:
             rows = self._db.execute("SELECT idx FROM chunks WHERE upload_id = ? ORDER BY idx", (upload_id,)).fetchall()
         return [int(row[0]) for row in rows]
+
+    # tus -------------------------------------------------------------------------------------------------
+
+    def tus_create(self, upload_id: str, name: str, size: int, metadata: str) -> None:
+        """Record a new tus upload (offset 0)."""
+        now = time.time()
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO uploads (id, name, size, chunk_size, chunk_count, state, created, updated)"
+                " VALUES (?, ?, ?, ?, 1, 'partial', ?, ?)",
+                (upload_id, name, size, max(size, 1), now, now),
+            )
+            db.execute("INSERT INTO tus (upload_id, offset, metadata) VALUES (?, 0, ?)", (upload_id, metadata))
+
+    def tus_get(self, upload_id: str) -> tuple[Upload, int, str] | None:
+        """A tus upload with its committed offset and its raw Upload-Metadata, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT u.*, t.offset AS tus_offset, t.metadata AS tus_metadata FROM uploads u"
+                " JOIN tus t ON t.upload_id = u.id WHERE u.id = ?",
+                (upload_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        fields = {k: row[k] for k in row.keys() if not k.startswith("tus_")}
+        return Upload(**fields), int(row["tus_offset"]), str(row["tus_metadata"])
+
+    def tus_advance(self, upload_id: str, offset: int) -> None:
+        """Commit the bytes received up to ``offset``."""
+        with self._tx() as db:
+            db.execute("UPDATE tus SET offset = ? WHERE upload_id = ?", (offset, upload_id))
+            db.execute("UPDATE uploads SET updated = ? WHERE id = ?", (time.time(), upload_id))
 
     # blobs -----------------------------------------------------------------------------------------------
 

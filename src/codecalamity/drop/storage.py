@@ -46,8 +46,11 @@ class Storage(Protocol):
     def has_partial(self, upload_id: str) -> bool:
         """Whether partial content exists for the upload."""
 
-    def digest(self, upload_id: str, size: int) -> str:
-        """The sha256 of the complete partial content, after checking it is ``size`` bytes."""
+    def digest(self, upload_id: str, size: int, known: str | None = None) -> str:
+        """The sha256 of the complete partial content, after checking it is ``size`` bytes, flushed to disk.
+
+        ``known`` is a hash computed while the bytes arrived in order; then the content is not read again.
+        """
 
     def place(self, upload_id: str, name: str) -> str:
         """Publish the partial content under a new, unused name derived from ``name``; return its key."""
@@ -143,11 +146,15 @@ class LocalStorage:
     def has_partial(self, upload_id: str) -> bool:
         return self._partial(upload_id).is_file()
 
-    def digest(self, upload_id: str, size: int) -> str:
+    def digest(self, upload_id: str, size: int, known: str | None = None) -> str:
         path = self._partial(upload_id)
         actual = path.stat().st_size
         if actual != size:
             raise OSError(errno.EIO, f"partial file is {actual} bytes, expected {size}")
+        if known is not None:
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())
+            return known
         sha = hashlib.sha256()
         with open(path, "rb", buffering=0) as f:
             buf = bytearray(HASH_BLOCK)

@@ -1,0 +1,271 @@
+"""``calamity drop send``: upload files to a drop server over tus, in parallel, resuming where a previous run
+stopped, and checking the server's sha256 against our own.
+
+Each file is one tus upload. Small files go in a single request (creation-with-upload); larger ones are
+created first, so that their upload URL is remembered before any byte is sent, then streamed in one PATCH.
+On an error the client asks the server how far it got (HEAD) and goes on from there.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from codecalamity._errors import CalamityError
+
+BLOCK = 1024 * 1024
+SMALL = 8 * 1024 * 1024
+# Files up to this size are sent in the creating request itself.
+TUS = {"Tus-Resumable": "1.0.0"}
+RETRIES = 5
+
+
+class SendError(CalamityError):
+    """A file could not be sent."""
+
+
+@dataclasses.dataclass
+class Sent:
+    """The outcome for one file."""
+
+    path: Path
+    ok: bool
+    sha256: str = ""
+    resumed_at: int = 0
+    download: str = ""
+    error: str = ""
+
+
+class ResumeState:
+    """Upload URLs of unfinished sends, keyed by file identity and server, in a small JSON file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def default_path() -> Path:
+        base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        return Path(base) / "codecalamity" / "send.json"
+
+    @staticmethod
+    def key(path: Path, server: str) -> str:
+        st = path.stat()
+        return f"{server}|{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+
+    def _load(self) -> dict[str, str]:
+        try:
+            data = json.loads(self.path.read_text())
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def get(self, key: str) -> str | None:
+        with self._lock:
+            return self._load().get(key)
+
+    def put(self, key: str, url: str | None) -> None:
+        with self._lock:
+            data = self._load()
+            if url is None:
+                data.pop(key, None)
+            else:
+                data[key] = url
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_text(json.dumps(data, indent=1))
+            os.replace(tmp, self.path)
+
+
+class RateLimit:
+    """A token bucket shared by every file (``--limit-rate``)."""
+
+    def __init__(self, bytes_per_second: float | None) -> None:
+        self.rate = bytes_per_second
+        self._lock = threading.Lock()
+        self._next = time.monotonic()
+
+    def take(self, n: int) -> None:
+        if not self.rate:
+            return
+        with self._lock:
+            now = time.monotonic()
+            self._next = max(self._next, now) + n / self.rate
+            wait = self._next - now - n / self.rate
+        if wait > 0:
+            time.sleep(wait)
+
+
+def _metadata(path: Path) -> str:
+    return "filename " + base64.b64encode(path.name.encode()).decode()
+
+
+def _blocks(path: Path, offset: int, sha: Any, progress: Callable[[int], None], limit: RateLimit) -> Iterator[bytes]:
+    with open(path, "rb") as f:
+        f.seek(offset)
+        while block := f.read(BLOCK):
+            limit.take(len(block))
+            if sha is not None:
+                sha.update(block)
+            yield block
+            progress(len(block))
+
+
+def _file_sha256(path: Path, upto: int) -> Any:
+    sha = hashlib.sha256()
+    with open(path, "rb") as f:
+        remaining = upto
+        while remaining > 0 and (block := f.read(min(BLOCK, remaining))):
+            sha.update(block)
+            remaining -= len(block)
+    return sha
+
+
+class Sender:
+    """Sends files to one server.
+
+    Parameters
+    ----------
+    server
+        The drop server's base URL (``http://host:port/``).
+    password
+        Sent with HTTP Basic auth when the server asks for one.
+    state
+        Where unfinished uploads are remembered.
+    limit
+        Optional bandwidth limit, bytes per second, for all files together.
+    """
+
+    def __init__(self, server: str, password: str | None, state: ResumeState, limit: float | None = None) -> None:
+        self.server = server.rstrip("/") + "/"
+        self.files_url = self.server + "files/"
+        self.state = state
+        self.limit = RateLimit(limit)
+        auth = httpx.BasicAuth("calamity", password) if password else None
+        self.client = httpx.Client(auth=auth, timeout=httpx.Timeout(60.0, connect=10.0), http2=False)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def send(self, path: Path, progress: Callable[[int], None]) -> Sent:
+        """Upload one file (resuming if it was started before); never raises for a per-file failure."""
+        try:
+            return self._send(path, progress)
+        except (OSError, httpx.HTTPError, SendError) as err:
+            return Sent(path, False, error=str(err) or type(err).__name__)
+
+    def _send(self, path: Path, progress: Callable[[int], None]) -> Sent:
+        size = path.stat().st_size
+        key = ResumeState.key(path, self.server)
+        url = self.state.get(key)
+        offset = self._offset(url) if url else None
+        if url is None or offset is None:
+            if size <= SMALL:
+                return self._send_small(path, size, progress)
+            url, offset = self._create(path, size), 0
+            self.state.put(key, url)
+        resumed_at = offset
+        progress(offset)
+        for attempt in range(RETRIES + 1):
+            sha = _file_sha256(path, offset) if attempt == 0 else None
+            try:
+                response = self._patch(url, path, offset, size, sha, progress)
+                break
+            except (httpx.TransportError, SendError) as err:
+                if attempt == RETRIES:
+                    raise SendError(f"gave up after {RETRIES} retries: {err}") from err
+                time.sleep(min(8.0, 0.5 * 2**attempt))
+                new_offset = self._offset(url)
+                if new_offset is None:
+                    raise SendError("the server forgot this upload") from err
+                progress(new_offset - offset)  # may be negative: bytes the server did not keep
+                offset = new_offset
+        self.state.put(key, None)
+        local = (sha if sha is not None else _file_sha256(path, size)).hexdigest()
+        return self._verified(path, response, local, resumed_at)
+
+    def _send_small(self, path: Path, size: int, progress: Callable[[int], None]) -> Sent:
+        data = path.read_bytes()
+        self.limit.take(len(data))
+        response = self.client.post(
+            self.files_url,
+            content=data,
+            headers={
+                **TUS,
+                "Upload-Length": str(size),
+                "Upload-Metadata": _metadata(path),
+                "Content-Type": "application/offset+octet-stream",
+            },
+        )
+        self._check(response, 201)
+        progress(size)
+        return self._verified(path, response, hashlib.sha256(data).hexdigest(), 0)
+
+    def _verified(self, path: Path, response: httpx.Response, local: str, resumed_at: int) -> Sent:
+        remote = response.headers.get("upload-sha256", "")
+        if remote != local:
+            raise SendError(f"sha256 mismatch: sent {local}, server stored {remote or 'nothing'}")
+        download = response.headers.get("upload-download", "")
+        return Sent(path, True, local, resumed_at, self.server.rstrip("/") + download if download else "")
+
+    def _create(self, path: Path, size: int) -> str:
+        response = self.client.post(
+            self.files_url, headers={**TUS, "Upload-Length": str(size), "Upload-Metadata": _metadata(path)}
+        )
+        self._check(response, 201)
+        return str(httpx.URL(self.files_url).join(response.headers["location"]))
+
+    def _offset(self, url: str) -> int | None:
+        response = self.client.head(url, headers=TUS)
+        if response.status_code in (404, 410):
+            return None
+        self._check(response, 200)
+        return int(response.headers["upload-offset"])
+
+    def _patch(
+        self, url: str, path: Path, offset: int, size: int, sha: Any, progress: Callable[[int], None]
+    ) -> httpx.Response:
+        if offset == size:
+            return self.client.head(url, headers=TUS)
+        response = self.client.patch(
+            url,
+            content=_blocks(path, offset, sha, progress, self.limit),
+            headers={
+                **TUS,
+                "Upload-Offset": str(offset),
+                "Content-Type": "application/offset+octet-stream",
+                "Content-Length": str(size - offset),
+            },
+        )
+        if response.status_code >= 500 or response.status_code in (408, 409):
+            raise SendError(f"server said {response.status_code}: {response.text.strip()}")
+        self._check(response, 204)
+        return response
+
+    @staticmethod
+    def _check(response: httpx.Response, expected: int) -> None:
+        if response.status_code == 401:
+            raise SendError("the server wants a password (--password)")
+        if response.status_code != expected:
+            raise SendError(f"server said {response.status_code}: {response.text.strip()[:200]}")
+
+
+def send_all(sender: Sender, paths: list[Path], workers: int, on_progress: Callable[[Path, int], None]) -> list[Sent]:
+    """Send ``paths`` with ``workers`` files in flight; results in input order."""
+
+    def one(path: Path) -> Sent:
+        return sender.send(path, lambda n: on_progress(path, n))
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return list(pool.map(one, paths))

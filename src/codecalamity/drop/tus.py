@@ -1,0 +1,286 @@
+"""The tus 1.0 resumable-upload protocol under ``/files/``: core, creation, creation-with-upload, termination,
+checksum and expiration, on the same storage, limits, auth, dedup and expiry as the Dropzone path.
+
+https://tus.io/protocols/resumable-upload
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import email.utils
+import hashlib
+import hmac
+import logging
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from codecalamity.drop.chunks import Owners, disk_error, parse_upload_id
+from codecalamity.drop.errors import BadRequest, DropError, TooLarge
+from codecalamity.drop.names import display_name
+
+if TYPE_CHECKING:
+    from codecalamity.drop.inbox import Inbox
+
+logger = logging.getLogger(__name__)
+VERSION = "1.0.0"
+EXTENSIONS = "creation,creation-with-upload,termination,checksum,expiration"
+CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "md5": hashlib.md5}
+OFFSET_STREAM = "application/offset+octet-stream"
+COMMIT_EVERY = 4 * 1024 * 1024
+# Bytes between progress commits of a PATCH without a checksum, so a server killed mid-request loses little.
+
+
+class TusError(DropError):
+    """A tus-specific refusal (412 wrong version, 460 checksum mismatch, ...)."""
+
+
+class Tus:
+    """The ``/files/`` endpoints around one :class:`Inbox`."""
+
+    def __init__(self, inbox: Inbox, authorised: Callable[[Request], bool], denied: Callable[[], Response]) -> None:
+        self.inbox = inbox
+        self.authorised = authorised
+        self.denied = denied
+        self.owners = Owners()
+        self.running: dict[str, tuple[int, Any]] = {}
+        # per upload: (offset, sha256 of bytes 0..offset), while the bytes arrive in order in this process
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/files/", self.collection, methods=["OPTIONS", "POST"]),
+            Route("/files/{upload_id}", self.resource, methods=["OPTIONS", "HEAD", "PATCH", "DELETE"]),
+        ]
+
+    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return {"Tus-Resumable": VERSION, "Cache-Control": "no-store", **(extra or {})}
+
+    def _error(self, err: DropError) -> Response:
+        headers = self._headers({"Tus-Version": VERSION} if err.status == 412 else None)
+        return Response(str(err) + "\n", status_code=err.status, headers=headers, media_type="text/plain")
+
+    def _options(self) -> Response:
+        return Response(
+            status_code=204,
+            headers=self._headers(
+                {
+                    "Tus-Version": VERSION,
+                    "Tus-Extension": EXTENSIONS,
+                    "Tus-Max-Size": str(self.inbox.config.max_size),
+                    "Tus-Checksum-Algorithm": ",".join(CHECKSUMS),
+                }
+            ),
+        )
+
+    def _check_version(self, request: Request) -> None:
+        if request.headers.get("tus-resumable") != VERSION:
+            raise TusError(412, f"this server speaks tus {VERSION} (send Tus-Resumable: {VERSION})")
+
+    async def collection(self, request: Request) -> Response:
+        if request.method == "OPTIONS":
+            return self._options()
+        if not self.authorised(request):
+            return self.denied()
+        try:
+            self._check_version(request)
+            return await self._create(request)
+        except DropError as err:
+            return self._error(err)
+
+    async def resource(self, request: Request) -> Response:
+        if request.method == "OPTIONS":
+            return self._options()
+        if not self.authorised(request):
+            return self.denied()
+        try:
+            self._check_version(request)
+            upload_id = _tus_id(request.path_params["upload_id"])
+            if request.method == "HEAD":
+                return self._head(upload_id)
+            if request.method == "PATCH":
+                return await self._patch(request, upload_id)
+            return self._delete(upload_id)
+        except DropError as err:
+            return self._error(err)
+
+    async def _create(self, request: Request) -> Response:
+        raw_length = request.headers.get("upload-length")
+        if raw_length is None:
+            raise BadRequest("Upload-Length is required (deferred length is not supported)")
+        if not raw_length.isdigit():
+            raise BadRequest("Upload-Length must be a non-negative integer")
+        length = int(raw_length)
+        if length > self.inbox.config.max_size:
+            raise TooLarge(f"upload is {length} bytes, the limit is {self.inbox.config.max_size}")
+        metadata = request.headers.get("upload-metadata", "")
+        name = display_name(_metadata(metadata).get("filename", "") or "upload")
+        upload_id = str(uuid.uuid4())
+        self.inbox.check_space(length)
+        try:
+            self.inbox.storage.prepare(upload_id, length)
+        except OSError as err:
+            raise disk_error(err) from err
+        self.inbox.ledger.tus_create(upload_id, name, length, metadata)
+        headers = {"Location": f"/files/{upload_id}", **self._expires(upload_id)}
+        if request.headers.get("content-type") == OFFSET_STREAM:  # creation-with-upload
+            response = await self._patch(request, upload_id, created=True)
+            headers.update({k: v for k, v in response.headers.items() if k.lower().startswith("upload-")})
+        elif length == 0:
+            headers.update(await self._complete(upload_id))
+        return Response(status_code=201, headers=self._headers(headers))
+
+    def _head(self, upload_id: str) -> Response:
+        found = self.inbox.ledger.tus_get(upload_id)
+        if found is None:
+            raise DropError(404, "no such upload")
+        upload, offset, metadata = found
+        headers = {"Upload-Offset": str(offset), "Upload-Length": str(upload.size), **self._done_headers(upload_id)}
+        if metadata:
+            headers["Upload-Metadata"] = metadata
+        return Response(status_code=200, headers=self._headers(headers))
+
+    async def _patch(self, request: Request, upload_id: str, created: bool = False) -> Response:
+        if request.headers.get("content-type") != OFFSET_STREAM:
+            raise DropError(415, f"PATCH needs Content-Type: {OFFSET_STREAM}")
+        found = self.inbox.ledger.tus_get(upload_id)
+        if found is None:
+            raise DropError(404, "no such upload")
+        upload, offset, _ = found
+        raw_offset = "0" if created else request.headers.get("upload-offset")
+        if raw_offset is None or not raw_offset.isdigit():
+            raise BadRequest("Upload-Offset is required")
+        if int(raw_offset) != offset:
+            raise DropError(409, f"Upload-Offset {raw_offset} does not match the server's {offset}")
+        if upload.state != "partial":
+            raise DropError(409 if offset == upload.size else 410, f"upload is {upload.state}")
+        checksum = _checksum(request.headers.get("upload-checksum"))
+        key = (upload_id, -1)
+        self.owners.take(key, request)
+        writer = self.inbox.storage.writer(upload_id)
+        running = self.running.get(upload_id)
+        sha = running[1] if running is not None and running[0] == offset else None
+        if sha is None and offset == 0:
+            sha = hashlib.sha256()
+        position = committed = offset
+        self.inbox.bump(+1)
+        try:
+            async for piece in _stream(request, self.inbox.config.timeout):
+                if not self.owners.owns(key, request):
+                    raise DropError(409, "superseded by a newer PATCH for this upload")
+                if position + len(piece) > upload.size:
+                    raise TooLarge("more bytes than Upload-Length")
+                try:
+                    writer.write_at(position, piece)
+                except OSError as err:
+                    raise disk_error(err) from err
+                if checksum is not None:
+                    checksum[1].update(piece)
+                if sha is not None:
+                    sha.update(piece)
+                position += len(piece)
+                if checksum is None and position - committed >= COMMIT_EVERY:
+                    self._commit(upload_id, position, sha)
+                    committed = position
+        except (ClientDisconnect, TimeoutError) as err:
+            # keep what arrived, unless a checksum said the bytes must be whole
+            if checksum is None and self.owners.owns(key, request) and position > offset:
+                self._commit(upload_id, position, sha)
+            raise DropError(408 if isinstance(err, TimeoutError) else 400, "the client stopped sending") from None
+        finally:
+            writer.close()
+            self.owners.release(key, request)
+            self.inbox.bump(-1)
+        if checksum is not None and not hmac.compare_digest(checksum[1].digest(), checksum[0]):
+            raise TusError(460, "Checksum Mismatch")
+        self._commit(upload_id, position, sha)
+        headers = {"Upload-Offset": str(position), **self._expires(upload_id)}
+        if position == upload.size:
+            headers.update(await self._complete(upload_id))
+        return Response(status_code=204, headers=self._headers(headers))
+
+    def _commit(self, upload_id: str, position: int, sha: Any) -> None:
+        self.inbox.ledger.tus_advance(upload_id, position)
+        if sha is not None:
+            self.running[upload_id] = (position, sha)
+
+    async def _complete(self, upload_id: str) -> dict[str, str]:
+        running = self.running.pop(upload_id, None)
+        found = self.inbox.ledger.tus_get(upload_id)
+        assert found is not None
+        known = running[1].hexdigest() if running is not None and running[0] == found[0].size else None
+        self.inbox.ledger.add_chunk(upload_id, 0, found[0].size, known or "")
+        await self.inbox.finish(upload_id, known_sha=known)
+        return self._done_headers(upload_id)
+
+    def _done_headers(self, upload_id: str) -> dict[str, str]:
+        upload = self.inbox.ledger.get(upload_id)
+        if upload is None or upload.state != "done" or upload.sha256 is None or upload.token is None:
+            return {}
+        headers = {"Upload-Sha256": upload.sha256, "Upload-Token": upload.token}
+        if self.inbox.config.allow_downloads:
+            headers["Upload-Download"] = f"/download/{upload.token}"
+        return headers
+
+    def _expires(self, upload_id: str) -> dict[str, str]:
+        upload = self.inbox.ledger.get(upload_id)
+        if upload is None or upload.state != "partial":
+            return {}
+        when = upload.updated + self.inbox.config.partial_ttl
+        return {"Upload-Expires": email.utils.formatdate(when, usegmt=True)}
+
+    def _delete(self, upload_id: str) -> Response:
+        found = self.inbox.ledger.tus_get(upload_id)
+        if found is None:
+            raise DropError(404, "no such upload")
+        if self.owners.busy(upload_id):
+            self.owners.release((upload_id, -1), None)
+        self.running.pop(upload_id, None)
+        self.inbox.forget(found[0])
+        return Response(status_code=204, headers=self._headers())
+
+
+def _tus_id(value: str) -> str:
+    try:
+        return parse_upload_id(value)
+    except BadRequest:
+        raise DropError(404, "no such upload") from None
+
+
+def _metadata(header: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if not header.strip():
+        return out
+    for pair in header.split(","):
+        key, _, value = pair.strip().partition(" ")
+        if not key:
+            raise BadRequest("malformed Upload-Metadata")
+        try:
+            out[key] = base64.b64decode(value, validate=True).decode("utf-8", "replace") if value else ""
+        except (binascii.Error, ValueError):
+            raise BadRequest(f"Upload-Metadata value for {key!r} is not base64") from None
+    return out
+
+
+def _checksum(header: str | None) -> tuple[bytes, Any] | None:
+    if header is None:
+        return None
+    algorithm, _, value = header.strip().partition(" ")
+    if algorithm not in CHECKSUMS:
+        raise BadRequest(f"unsupported checksum algorithm {algorithm!r} (use {', '.join(CHECKSUMS)})")
+    try:
+        digest = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest("Upload-Checksum value is not base64") from None
+    return digest, CHECKSUMS[algorithm]()
+
+
+async def _stream(request: Request, timeout: float) -> Any:
+    from codecalamity.drop.app import body_pieces
+
+    async for piece in body_pieces(request, timeout):
+        yield piece

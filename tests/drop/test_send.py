@@ -1,0 +1,99 @@
+"""`calamity drop send`: parallel, resumes an interrupted upload, verifies sha256, says which files failed."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from .conftest import Server
+
+CALAMITY = [sys.executable, "-m", "codecalamity"]
+
+
+def _send(server: Server, *args: str, state: Path, **kw: object) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CALAMITY_SEND_STATE": str(state)}
+    return subprocess.run(
+        [*CALAMITY, "drop", "send", *args, "--to", server.url], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+def test_sends_many_files_in_parallel_and_verifies(server: Server, tmp_path: Path) -> None:
+    files = {}
+    for i in range(12):
+        data = hashlib.shake_256(str(i).encode()).digest(1000 * (i + 1))
+        path = tmp_path / f"f{i}.bin"
+        path.write_bytes(data)
+        files[path.name] = data
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(9 * 1024 * 1024))  # over the single-request size: create, then PATCH
+    files["big.bin"] = big.read_bytes()
+    result = _send(server, *(str(tmp_path / n) for n in files), "-j", "4", state=tmp_path / "state.json")
+    assert result.returncode == 0, result.stderr
+    assert server.stored_files() == files
+    assert result.stdout.count("sent ") == 13
+    assert hashlib.sha256(files["big.bin"]).hexdigest() in result.stdout
+
+
+def test_resumes_an_interrupted_send(server: Server, tmp_path: Path) -> None:
+    data = os.urandom(12 * 1024 * 1024)
+    path = tmp_path / "slow.bin"
+    path.write_bytes(data)
+    state = tmp_path / "state.json"
+    env = {**os.environ, "CALAMITY_SEND_STATE": str(state)}
+    proc = subprocess.Popen(
+        [*CALAMITY, "drop", "send", str(path), "--to", server.url, "--limit-rate", "8M"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    url = None
+    while time.monotonic() < deadline:
+        if state.exists() and state.read_text().count("/files/"):
+            url = state.read_text().split('"')[3]
+            offset = int(httpx.head(url, headers={"Tus-Resumable": "1.0.0"}).headers["upload-offset"])
+            if offset > 0:
+                break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)  # interrupted mid-upload
+    proc.wait(timeout=10)
+    assert url is not None
+    assert server.stored_files() == {}
+
+    result = _send(server, str(path), state=state)
+    assert result.returncode == 0, result.stderr
+    assert "resumed at" in result.stdout
+    resumed_at = int(result.stdout.split("resumed at ")[1].split()[0])
+    assert 0 < resumed_at < len(data)
+    assert server.stored_files() == {"slow.bin": data}
+    assert "/files/" not in state.read_text()  # forgotten once done
+
+
+def test_failures_are_listed_and_exit_1(serve: Callable[..., Server], tmp_path: Path) -> None:
+    server = serve("--max-size", "1")
+    ok, too_big = tmp_path / "ok.bin", tmp_path / "big.bin"
+    ok.write_bytes(b"fine")
+    too_big.write_bytes(b"x" * (2 * 1024 * 1024))
+    result = _send(server, str(ok), str(too_big), state=tmp_path / "s.json")
+    assert result.returncode == 1
+    assert "failed: " in result.stderr and "big.bin" in result.stderr and "413" in result.stderr
+    assert server.stored_files() == {"ok.bin": b"fine"}
+
+
+def test_password(serve: Callable[..., Server], tmp_path: Path) -> None:
+    server = serve("--password", "pw")
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"secret stuff")
+    denied = _send(server, str(path), state=tmp_path / "s.json")
+    assert denied.returncode == 1 and "password" in denied.stderr
+    allowed = _send(server, str(path), "--password", "pw", state=tmp_path / "s.json")
+    assert allowed.returncode == 0
+    assert server.stored_files() == {"a.txt": b"secret stuff"}

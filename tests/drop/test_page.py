@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -49,12 +50,14 @@ def page() -> Iterator[Any]:
 HOSTILE = "<img src=x onerror=\"document.title='pwned'\">.bin"
 
 
-def test_multi_chunk_upload_through_the_real_page(serve: Callable[..., Server], page: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mode", ["tus", "dropzone"])
+def test_upload_through_the_real_page(serve: Callable[..., Server], page: Any, tmp_path: Path, mode: str) -> None:
     server = serve("-a", "--chunk-size", "65536")
-    data = hashlib.shake_256(b"page").digest(300_000)  # 5 chunks, sent in parallel
+    data = hashlib.shake_256(b"page").digest(300_000)  # dropzone: 5 chunks, sent in parallel
     errors: list[str] = []
     page.on("pageerror", lambda err: errors.append(str(err)))
-    page.goto(server.url)
+    page.goto(server.url + ("?mode=dropzone" if mode == "dropzone" else ""))
+    assert page.locator(f"input[name=mode][value={mode}]").is_checked()
     page.wait_for_function("typeof Dropzone !== 'undefined' && Dropzone.instances.length === 1")
     page.set_input_files(
         "input.dz-hidden-input",
@@ -73,10 +76,14 @@ def test_multi_chunk_upload_through_the_real_page(serve: Callable[..., Server], 
     href = row.locator("a").get_attribute("href")
     assert href is not None and href.startswith("/download/")
     assert errors == []
+    with sqlite3.connect(server.storage / ".calamity-drop.sqlite3") as db:  # which protocol carried it
+        (chunks,) = db.execute("SELECT chunk_count FROM uploads").fetchone()
+        (via_tus,) = db.execute("SELECT COUNT(*) FROM tus").fetchone()
+    assert (chunks, via_tus) == ((1, 1) if mode == "tus" else (5, 0))
 
     page.locator(".dz-preview.dz-success.dz-complete").wait_for(timeout=10_000)
     page.wait_for_timeout(600)  # let Dropzone's fade-out of the progress bar finish for the screenshot
-    page.screenshot(path=str(tmp_path / "drop-page.png"), full_page=True)
+    page.screenshot(path=str(tmp_path / f"drop-page-{mode}.png"), full_page=True)
 
     # the list survives a reload (this browser's own uploads), still as text
     page.reload()

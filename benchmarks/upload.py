@@ -11,7 +11,6 @@ on the same disk is the physical bound. Finally our server's peak RSS with a 4 G
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import shutil
 import socket
@@ -249,10 +248,9 @@ def make_data(work: Path, big_mib: int, small: int) -> tuple[list[Path], list[Pa
     data = work / "data"
     data.mkdir()
     big = data / "big.bin"
-    with open(big, "wb") as f:
-        seed = os.urandom(64 * 1024 * 1024)
-        for i in range(big_mib // 64 or 1):
-            f.write(hashlib.sha256(str(i).encode()).digest()[:16] + seed[16:])  # distinct blocks, cheap
+    with open(big, "wb") as f:  # random throughout: repeated blocks would let a deduplicating uploader skip them
+        for _ in range(big_mib):
+            f.write(os.urandom(1024 * 1024))
     smalls = []
     for i in range(small):
         p = data / "small" / f"s{i:03}.bin"

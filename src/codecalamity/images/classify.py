@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 from codecalamity.images import methods
 from codecalamity.images.loading import ImageError, is_image_path, load_image
 from codecalamity.images.types import Source
 
-DEFAULT_METHOD = "palette"
+T = TypeVar("T")
+R = TypeVar("R")
+
+DEFAULT_METHOD = "model"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,7 +127,54 @@ def classify_many(
         return Result(path, Verdict(label_for(score, cartoon_above, photo_below), score, chosen.name))
 
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        for result in pool.map(one, paths):
+        results = (
+            bounded_map(pool, one, paths, 4 * (os.cpu_count() or 1))
+            if chosen.batch == 1
+            else _batched(pool, chosen, paths, cartoon_above, photo_below)
+        )
+        for result in results:
             if on_done is not None:
                 on_done(result)
             yield result
+
+
+def bounded_map(pool: ThreadPoolExecutor, fn: Callable[[T], R], items: Iterable[T], window: int) -> Iterator[R]:
+    """``pool.map`` in order, but with at most ``window`` items in flight, so memory stays flat."""
+    pending: deque[Future[R]] = deque()
+    for item in items:
+        pending.append(pool.submit(fn, item))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def _batched(
+    pool: ThreadPoolExecutor, method: methods.Method, paths: list[Path], cartoon_above: float, photo_below: float
+) -> Iterator[Result]:
+    """Decode on the pool's threads while the method scores batches (a model uses every core itself)."""
+
+    def load(path: Path) -> tuple[Path, object]:
+        try:
+            return path, load_image(path, size=method.size)
+        except ImageError as err:
+            return path, err
+
+    pending: list[tuple[Path, object]] = []
+
+    def flush() -> Iterator[Result]:
+        good = [(p, img) for p, img in pending if not isinstance(img, ImageError)]
+        scores = iter(method.score_batch([img for _, img in good]))  # type: ignore[misc]
+        for path, img in pending:
+            if isinstance(img, ImageError):
+                yield Result(path, None, str(img))
+            else:
+                score = next(scores)
+                yield Result(path, Verdict(label_for(score, cartoon_above, photo_below), score, method.name))
+        pending.clear()
+
+    for item in bounded_map(pool, load, paths, 2 * method.batch):
+        pending.append(item)
+        if len(pending) >= method.batch:
+            yield from flush()
+    yield from flush()

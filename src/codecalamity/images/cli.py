@@ -12,8 +12,9 @@ import click
 
 from codecalamity._errors import CalamityError, UsageError
 from codecalamity._util.output import print_json, progress
+from codecalamity.images.classify import DEFAULT_METHOD
 
-METHOD_HELP = "Method: blur, palette or edges (default: palette)."
+METHOD_HELP = "Method: model (the default), blur, palette or edges."
 
 
 @click.group("images")
@@ -35,10 +36,31 @@ def _thresholds(method: str, cartoon_above: float | None, photo_below: float | N
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _use_model(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    if value is not None:
+        from codecalamity.images.methods.model import use_head_file
+
+        use_head_file(value)
+    return value
+
+
 def _threshold_options(f: F) -> F:
     f = click.option("--photo-below", type=float, default=None, help="Score at or below which it is a photo.")(f)
     f = click.option("--cartoon-above", type=float, default=None, help="Score at or above which it is a cartoon.")(f)
-    return click.option("--method", "-m", default="palette", show_default=True, help=METHOD_HELP)(f)
+    f = _model_option(f)
+    return click.option("--method", "-m", default=DEFAULT_METHOD, show_default=True, help=METHOD_HELP)(f)
+
+
+def _model_option(f: F) -> F:
+    return click.option(
+        "--model",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        default=None,
+        callback=_use_model,
+        expose_value=False,
+        is_eager=True,
+        help="A head trained by `calamity images train` to use as the model method.",
+    )(f)
 
 
 @images.command("classify")
@@ -182,6 +204,7 @@ def undo_cmd(ctx: click.Context, journal: Path) -> None:
 
 @images.command("evaluate")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_model_option
 @click.option("--method", "-m", "method_names", multiple=True, help="A method to evaluate (repeatable; default: all).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write score histograms.")
@@ -223,3 +246,28 @@ def explain_cmd(image: Path, out: Path) -> None:
     scores = explain(image, out, title=image.name)
     click.echo(" ".join(f"{k}={v:.3f}" for k, v in scores.items()))
     click.echo(f"sheet: {out}", err=True)
+
+
+@images.command("train")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Model file to write.")
+@click.option("--seed", default=0, show_default=True, help="Seed for the validation split.")
+def train_cmd(folder: Path, out: Path, seed: int) -> None:
+    """Train the model method on FOLDER/cartoon and FOLDER/photo; use it with --model OUT."""
+    from codecalamity.images.train import train
+
+    with progress(disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task("features", total=None)
+        report = train(
+            folder,
+            out,
+            seed=seed,
+            progress=lambda n: bar.advance(task, n),
+            on_count=lambda n: bar.update(task, total=n),
+        )
+    click.echo(
+        f"held-out accuracy {report.accuracy:.1%} (cartoon recall {report.recall['cartoon']:.1%}, "
+        f"photo recall {report.recall['photo']:.1%}) on {report.n_validation} images; "
+        f"trained on {report.n_train}"
+    )
+    click.echo(f"model: {out}  (use it with: calamity images classify --model {out} ...)", err=True)

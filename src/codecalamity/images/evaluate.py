@@ -103,9 +103,12 @@ def plot(reports: list[MethodReport], out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(reports), 1, figsize=(8, 2.6 * len(reports)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(reports), 2, figsize=(11, 2.8 * len(reports)), squeeze=False, gridspec_kw={"width_ratios": [3, 1.2]}
+    )
     bins = [i / 40 for i in range(41)]
-    for ax, report in zip(axes[:, 0], reports, strict=True):
+    for (ax, cal), report in zip(axes, reports, strict=True):
+        _calibration(cal, report)
         method = methods.get(report.name)
         ax.hist(report.scores["photo"], bins=bins, alpha=0.6, label=f"photo (n={len(report.scores['photo'])})")
         ax.hist(report.scores["cartoon"], bins=bins, alpha=0.6, label=f"cartoon (n={len(report.scores['cartoon'])})")
@@ -121,3 +124,26 @@ def plot(reports: list[MethodReport], out: Path) -> None:
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
+
+
+def calibration(report: MethodReport, bins: int = 10) -> list[tuple[float, float, int]]:
+    """Reliability: for each score bin with images, (mean score, share that were cartoons, count)."""
+    pairs = [(s, 1.0) for s in report.scores["cartoon"]] + [(s, 0.0) for s in report.scores["photo"]]
+    out = []
+    for b in range(bins):
+        lo, hi = b / bins, (b + 1) / bins
+        inside = [(s, y) for s, y in pairs if lo <= s < hi or (b == bins - 1 and s == 1.0)]
+        if inside:
+            out.append((sum(s for s, _ in inside) / len(inside), sum(y for _, y in inside) / len(inside), len(inside)))
+    return out
+
+
+def _calibration(ax: object, report: MethodReport) -> None:
+    points = calibration(report)
+    ax.plot([0, 1], [0, 1], color="0.7", linewidth=1)  # type: ignore[attr-defined]
+    ax.scatter([p[0] for p in points], [p[1] for p in points], s=[8 + p[2] for p in points])  # type: ignore[attr-defined]
+    ax.set_title("calibration (dot size: images)", fontsize=8)  # type: ignore[attr-defined]
+    ax.set_xlabel("score", fontsize=8)  # type: ignore[attr-defined]
+    ax.set_ylabel("share that were cartoons", fontsize=8)  # type: ignore[attr-defined]
+    ax.set_xlim(0, 1)  # type: ignore[attr-defined]
+    ax.set_ylim(0, 1)  # type: ignore[attr-defined]

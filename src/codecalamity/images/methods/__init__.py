@@ -40,6 +40,8 @@ class Method:
         negative when a *smaller* measure means cartoon.
     cartoon_above, photo_below
         Default sort thresholds on the score; between them is ``unsure``.
+    batch
+        How many images :meth:`score_batch` takes at once (1: the measures score each image on a worker thread).
     """
 
     name: str
@@ -50,6 +52,7 @@ class Method:
     slope: float
     cartoon_above: float = 0.75
     photo_below: float = 0.25
+    batch: int = 1
 
     def prepare(self, image: BGRImage, mask: Mask) -> tuple[BGRImage, Mask]:
         """Resize to the method's working size (the tutorial squashes to a square too)."""
@@ -100,3 +103,12 @@ def names() -> list[str]:
 
 def _load_all() -> None:
     from codecalamity.images.methods import blur, edges, palette  # noqa: F401 - registers them
+
+    if "model" not in REGISTRY and _model_available():
+        from codecalamity.images.methods import model  # noqa: F401 - registers it
+
+
+def _model_available() -> bool:
+    from importlib import resources
+
+    return (resources.files("codecalamity.images.model") / "head.npz").is_file()

@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import ClientDisconnect, Request
@@ -82,31 +82,30 @@ class Tus:
             raise TusError(412, f"this server speaks tus {VERSION} (send Tus-Resumable: {VERSION})")
 
     async def collection(self, request: Request) -> Response:
+        return await self._guarded(request, self._create)
+
+    async def resource(self, request: Request) -> Response:
+        return await self._guarded(request, self._on_resource)
+
+    async def _guarded(self, request: Request, action: Callable[[Request], Awaitable[Response]]) -> Response:
+        """OPTIONS needs nothing; everything else needs auth and Tus-Resumable, and turns refusals into replies."""
         if request.method == "OPTIONS":
             return self._options()
         if not self.authorised(request):
             return self.denied()
         try:
             self._check_version(request)
-            return await self._create(request)
+            return await action(request)
         except DropError as err:
             return self._error(err)
 
-    async def resource(self, request: Request) -> Response:
-        if request.method == "OPTIONS":
-            return self._options()
-        if not self.authorised(request):
-            return self.denied()
-        try:
-            self._check_version(request)
-            upload_id = _tus_id(request.path_params["upload_id"])
-            if request.method == "HEAD":
-                return self._head(upload_id)
-            if request.method == "PATCH":
-                return await self._patch(request, upload_id)
-            return self._delete(upload_id)
-        except DropError as err:
-            return self._error(err)
+    async def _on_resource(self, request: Request) -> Response:
+        upload_id = _tus_id(request.path_params["upload_id"])
+        if request.method == "HEAD":
+            return self._head(upload_id)
+        if request.method == "PATCH":
+            return await self._patch(request, upload_id)
+        return self._delete(upload_id)
 
     async def _create(self, request: Request) -> Response:
         raw_length = request.headers.get("upload-length")

@@ -95,7 +95,8 @@ def start(kind: str, root: Path) -> Running:
         cmd = [PY, "-m", "copyparty", "-i", "127.0.0.1", "-p", str(port), "-v", f"{storage}::rw", "-q"]
     else:
         cmd = [PY, str(HERE / "pyfiledrop.py"), "-p", str(port), "-s", str(storage), "-c", str(chunks)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root)
+    log = open(root / "server.log", "w")  # noqa: SIM115 - the server's lifetime
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=root)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -135,7 +136,11 @@ def dropzone_python(url: str, files: list[Path], chunk: int = 1_000_000, conns: 
                 "dztotalchunkcount": str(count),
                 "dzchunkbyteoffset": str(index * chunk),
             }
-            r = client.post(url + "upload", data=fields, files={"file": (path.name, piece)})
+            for attempt in range(6):  # Dropzone retries a failed chunk (retryChunks); say so when it happens
+                r = client.post(url + "upload", data=fields, files={"file": (path.name, piece)})
+                if r.status_code == 200:
+                    return
+                print(f"    chunk {index} of {path.name}: HTTP {r.status_code} (try {attempt + 1})")
             r.raise_for_status()
 
         with ThreadPoolExecutor(conns) as pool:
@@ -283,8 +288,13 @@ def main() -> None:
                     os.unlink(dst)
                 cps.append(sum(p.stat().st_size for p in files) / MB / (time.perf_counter() - t0))
             results = {}
+            failures = {}
             for kind, client_name, client in CASES:
-                runs = [measure(kind, client, files, work) for _ in range(args.runs)]
+                try:
+                    runs = [measure(kind, client, files, work) for _ in range(args.runs)]
+                except (httpx.HTTPError, subprocess.CalledProcessError, RuntimeError) as err:
+                    failures[(kind, client_name)] = str(err).splitlines()[0][:100]
+                    continue
                 results[(kind, client_name)] = (
                     statistics.median(r[0] for r in runs),
                     statistics.median(r[1] for r in runs),
@@ -296,6 +306,8 @@ def main() -> None:
             )
             for (kind, client_name), (speed, cpu, rss) in results.items():
                 print(f"{kind:11} {client_name:27} {speed:8.1f} {speed / base[0]:11.2f} {cpu:12.2f} {rss / MB:11.1f}")
+            for (kind, client_name), why in failures.items():
+                print(f"{kind:11} {client_name:27} failed: {why}")
             print(f"{'cp':11} {'(same disk)':27} {statistics.median(cps):8.1f}")
         if args.rss_gib:
             print("\n== peak RSS as the file grows (calamity drop send)")

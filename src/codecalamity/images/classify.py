@@ -17,7 +17,7 @@ from codecalamity.images.types import Source
 T = TypeVar("T")
 R = TypeVar("R")
 
-DEFAULT_METHOD = "model"
+from codecalamity.images.defaults import DEFAULT_METHOD
 
 
 @dataclasses.dataclass(frozen=True)

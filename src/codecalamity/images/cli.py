@@ -12,7 +12,7 @@ import click
 
 from codecalamity._errors import CalamityError, UsageError
 from codecalamity._util.output import print_json, progress
-from codecalamity.images.classify import DEFAULT_METHOD
+from codecalamity.images.defaults import DEFAULT_METHOD
 
 METHOD_HELP = "Method: model (the default), blur, palette or edges."
 

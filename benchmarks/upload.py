@@ -95,7 +95,7 @@ def start(kind: str, root: Path) -> Running:
         cmd = [PY, "-m", "copyparty", "-i", "127.0.0.1", "-p", str(port), "-v", f"{storage}::rw", "-q"]
     else:
         cmd = [PY, str(HERE / "pyfiledrop.py"), "-p", str(port), "-s", str(storage), "-c", str(chunks)]
-    log = open(root / "server.log", "w")  # noqa: SIM115 - the server's lifetime
+    log = open(root / "server.log", "w")  # kept open for the server process
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=root)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 60

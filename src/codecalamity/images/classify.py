@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import TypeVar
 
 from codecalamity.images import methods
+from codecalamity.images.defaults import DEFAULT_METHOD
 from codecalamity.images.loading import ImageError, is_image_path, load_image
 from codecalamity.images.types import Source
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-from codecalamity.images.defaults import DEFAULT_METHOD
 
 
 @dataclasses.dataclass(frozen=True)

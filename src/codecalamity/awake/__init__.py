@@ -2,10 +2,21 @@
 
 Built on wakepy, which does Windows, macOS and the Linux desktops; codecalamity adds systemd-logind for headless
 Linux, ``systemd-inhibit`` around a command as the last resort, and a lock object that says what worked.
+The names below are imported on first use, so that ``calamity --help`` stays quick.
 """
 
 from __future__ import annotations
 
-from codecalamity.awake.lock import Attempt, AwakeError, Lock, keep_awake
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from codecalamity.awake.lock import Attempt, AwakeError, Lock, keep_awake
 
 __all__ = ["Attempt", "AwakeError", "Lock", "keep_awake"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.lock"), name)

@@ -1,12 +1,24 @@
 """`calamity drop`: a self-hosted, resumable drop box for large files from the browser.
 
-The server speaks Dropzone.js's chunk protocol (the tutorial's *pyfiledrop*) and plain multipart uploads, keeps
-its state in an SQLite ledger beside the files, and never shows a half-written file.
+The server speaks the tus protocol and Dropzone.js's chunk protocol (the tutorial's *pyfiledrop*) and plain
+multipart uploads, keeps its state in an SQLite ledger beside the files, and never shows a half-written file.
+The names below are imported on first use, so that ``calamity --help`` stays quick.
 """
 
 from __future__ import annotations
 
-from codecalamity.drop.app import create_app
-from codecalamity.drop.config import DropConfig
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from codecalamity.drop.app import create_app
+    from codecalamity.drop.config import DropConfig
 
 __all__ = ["DropConfig", "create_app"]
+_LAZY = {"create_app": "app", "DropConfig": "config"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)

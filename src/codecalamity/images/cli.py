@@ -24,7 +24,7 @@ def images() -> None:
 
 def _thresholds(method: str, cartoon_above: float | None, photo_below: float | None) -> tuple[float, float]:
     from codecalamity.images import methods
-    from codecalamity.images.classify import check_thresholds
+    from codecalamity.images.classifier import check_thresholds
 
     chosen = methods.get(method)
     high = chosen.cartoon_above if cartoon_above is None else cartoon_above
@@ -79,7 +79,7 @@ def classify_cmd(
     as_csv: bool,
 ) -> None:
     """Say for each image (folders: recursively) whether it is a cartoon, a photo, or unsure."""
-    from codecalamity.images.classify import classify_many, find_images
+    from codecalamity.images.classifier import classify_many, find_images
 
     high, low = _thresholds(method, cartoon_above, photo_below)
     files = find_images(paths)
@@ -136,7 +136,7 @@ def sort_cmd(
     """Move every image under SRC into DEST/cartoon, DEST/photo or DEST/unsure; never overwrite."""
     import contextlib
 
-    from codecalamity.images.classify import classify_many, find_images
+    from codecalamity.images.classifier import classify_many, find_images
     from codecalamity.images.sort import Journal, place
 
     high, low = _thresholds(method, cartoon_above, photo_below)

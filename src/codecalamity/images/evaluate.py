@@ -8,7 +8,7 @@ from pathlib import Path
 
 from codecalamity._errors import UsageError
 from codecalamity.images import methods
-from codecalamity.images.classify import Result, classify_many, find_images
+from codecalamity.images.classifier import Result, classify_many, find_images
 
 LABELS = ("cartoon", "photo")
 

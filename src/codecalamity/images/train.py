@@ -20,7 +20,7 @@ import numpy.typing as npt
 from PIL import Image
 
 from codecalamity._errors import UsageError
-from codecalamity.images.classify import find_images
+from codecalamity.images.classifier import find_images
 from codecalamity.images.loading import ImageError, load_image
 from codecalamity.images.methods.model import FEATURES, Head, features, to_input
 

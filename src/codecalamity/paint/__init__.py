@@ -2,12 +2,24 @@
 
 Each chosen core gets a pinned worker process that holds a target load with a closed-loop duty cycle on its own
 CPU time (``control``); ``pattern`` turns text, pictures, levels and shapes into per-core targets over time.
+The names below are imported on first use, so that ``calamity --help`` stays quick.
 """
 
 from __future__ import annotations
 
-from codecalamity.paint.control import hold
-from codecalamity.paint.pattern import Pattern
-from codecalamity.paint.workers import Painter
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from codecalamity.paint.control import hold
+    from codecalamity.paint.pattern import Pattern
+    from codecalamity.paint.workers import Painter
 
 __all__ = ["Painter", "Pattern", "hold"]
+_LAZY = {"hold": "control", "Pattern": "pattern", "Painter": "workers"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)

@@ -158,3 +158,13 @@ def test_login1_fd_is_closed_by_the_kernel_on_sigkill(buses: Buses) -> None:
     proc.wait(timeout=10)
     proc.stdout.close()
     system.wait_for("fd_closed")
+
+
+def test_released_at_interpreter_exit_when_never_exited(buses: Buses) -> None:
+    session, system = buses()
+    session.serve("gnome")
+    script = "from codecalamity.awake import keep_awake\nprint(keep_awake().__enter__().method, flush=True)\n"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "org.gnome.SessionManager"
+    # the atexit hook said Uninhibit itself; it did not just drop the connection
+    assert [c["method"] for c in session.wait_for("call", 2)] == ["Inhibit", "Uninhibit"]

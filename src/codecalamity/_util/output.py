@@ -16,6 +16,8 @@ from rich.progress import (
     DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
@@ -48,6 +50,13 @@ def stderr_console() -> Console:
     return Console(stderr=True)
 
 
+class RateColumn(ProgressColumn):
+    """Items per second (rich's own speed column is for bytes)."""
+
+    def render(self, task: Task) -> str:
+        return f"{task.speed or 0:.0f}/s"
+
+
 @contextmanager
 def progress(*, transfer: bool = False, disable: bool = False) -> Iterator[Progress]:
     """A rich progress display on stderr: counts items, or bytes with rate and ETA when ``transfer``."""
@@ -55,6 +64,6 @@ def progress(*, transfer: bool = False, disable: bool = False) -> Iterator[Progr
     if transfer:
         columns += [DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()]
     else:
-        columns += [MofNCompleteColumn(), TimeRemainingColumn()]
+        columns += [MofNCompleteColumn(), RateColumn(), TimeRemainingColumn()]
     with Progress(*columns, console=stderr_console(), disable=disable, transient=False) as bar:
         yield bar

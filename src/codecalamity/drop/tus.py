@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ VERSION = "1.0.0"
 EXTENSIONS = "creation,creation-with-upload,termination,checksum,expiration"
 CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "md5": hashlib.md5}
 OFFSET_STREAM = "application/offset+octet-stream"
+RUNNING_MAX = 1024
 COMMIT_EVERY = 4 * 1024 * 1024
 # Bytes between progress commits of a PATCH without a checksum, so a server killed mid-request loses little.
 
@@ -48,8 +50,9 @@ class Tus:
         self.authorised = authorised
         self.denied = denied
         self.owners = Owners()
-        self.running: dict[str, tuple[int, Any]] = {}
-        # per upload: (offset, sha256 of bytes 0..offset), while the bytes arrive in order in this process
+        self.running: OrderedDict[str, tuple[int, Any]] = OrderedDict()
+        # per upload: (offset, sha256 of bytes 0..offset), while the bytes arrive in order in this process; at
+        # most RUNNING_MAX (an upload that falls out is hashed from disk when it finishes, as Dropzone's are)
 
     def routes(self) -> list[Route]:
         return [
@@ -206,6 +209,9 @@ class Tus:
         self.inbox.ledger.tus_advance(upload_id, position)
         if sha is not None:
             self.running[upload_id] = (position, sha)
+            self.running.move_to_end(upload_id)
+            while len(self.running) > RUNNING_MAX:
+                self.running.popitem(last=False)
 
     async def _complete(self, upload_id: str) -> dict[str, str]:
         running = self.running.pop(upload_id, None)

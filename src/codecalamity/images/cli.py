@@ -102,10 +102,11 @@ def classify_cmd(
         from rich.console import Console
         from rich.table import Table
 
-        table = Table("file", "label", "score", "method")
+        table = Table("label", "score", "method", "file")
+        table.columns[3].overflow = "fold"
         for row in rows:
             score = "" if row["score"] is None else f"{row['score']:.3f}"
-            table.add_row(row["file"], str(row["label"]), score, str(row["method"]))
+            table.add_row(str(row["label"]), score, str(row["method"]), row["file"])
         Console(soft_wrap=True).print(table)
     failed = [r for r in results if r.verdict is None]
     for r in failed:

@@ -7,16 +7,12 @@ The names below are imported on first use, so that ``calamity --help`` stays qui
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from codecalamity._util.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from codecalamity.awake.lock import Attempt, AwakeError, Lock, keep_awake
 
 __all__ = ["Attempt", "AwakeError", "Lock", "keep_awake"]
-
-
-def __getattr__(name: str) -> Any:
-    if name not in __all__:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.lock"), name)
+__getattr__ = lazy_getattr(__name__, {name: "lock" for name in __all__})

@@ -7,18 +7,13 @@ The names below are imported on first use, so that ``calamity --help`` stays qui
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from codecalamity._util.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from codecalamity.drop.app import create_app
     from codecalamity.drop.config import DropConfig
 
 __all__ = ["DropConfig", "create_app"]
-_LAZY = {"create_app": "app", "DropConfig": "config"}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+__getattr__ = lazy_getattr(__name__, {"create_app": "app", "DropConfig": "config"})

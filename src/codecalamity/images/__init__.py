@@ -7,20 +7,13 @@ The default method is a shipped learned model; the tutorial's three OpenCV measu
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from codecalamity._util.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from codecalamity.images.classifier import Verdict, classify
     from codecalamity.images.loading import ImageError
 
 __all__ = ["ImageError", "Verdict", "classify"]
-_LAZY = {"classify": "classifier", "Verdict": "classifier", "ImageError": "loading"}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, {"classify": "classifier", "Verdict": "classifier", "ImageError": "loading"})

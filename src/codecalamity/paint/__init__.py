@@ -7,8 +7,9 @@ The names below are imported on first use, so that ``calamity --help`` stays qui
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from codecalamity._util.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from codecalamity.paint.control import hold
@@ -16,10 +17,4 @@ if TYPE_CHECKING:
     from codecalamity.paint.workers import Painter
 
 __all__ = ["Painter", "Pattern", "hold"]
-_LAZY = {"hold": "control", "Pattern": "pattern", "Painter": "workers"}
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+__getattr__ = lazy_getattr(__name__, {"hold": "control", "Pattern": "pattern", "Painter": "workers"})

@@ -72,21 +72,27 @@ def classify(
         Unknown method or thresholds out of order.
     """
     chosen = methods.get(method)
-    high = chosen.cartoon_above if cartoon_above is None else cartoon_above
-    low = chosen.photo_below if photo_below is None else photo_below
-    check_thresholds(high, low)
+    high, low = thresholds(method, cartoon_above, photo_below)
     (score,) = chosen.score_batch([load_image(source, size=chosen.size)])
     return Verdict(label_for(score, high, low), score, chosen.name)
 
 
-def check_thresholds(cartoon_above: float, photo_below: float) -> None:
-    """Raise :class:`UsageError` unless 0 <= photo_below <= cartoon_above <= 1."""
+def thresholds(method: str, cartoon_above: float | None, photo_below: float | None) -> tuple[float, float]:
+    """The sort thresholds to use: the given ones, else the method's defaults; checked to be in order.
+
+    Raises
+    ------
+    UsageError
+        Unknown method, or not 0 <= photo_below <= cartoon_above <= 1.
+    """
     from codecalamity._errors import UsageError
 
-    if not 0.0 <= photo_below <= cartoon_above <= 1.0:
-        raise UsageError(
-            f"thresholds must satisfy 0 <= --photo-below ({photo_below}) <= --cartoon-above ({cartoon_above}) <= 1"
-        )
+    chosen = methods.get(method)
+    high = chosen.cartoon_above if cartoon_above is None else cartoon_above
+    low = chosen.photo_below if photo_below is None else photo_below
+    if not 0.0 <= low <= high <= 1.0:
+        raise UsageError(f"thresholds must satisfy 0 <= --photo-below ({low}) <= --cartoon-above ({high}) <= 1")
+    return high, low
 
 
 def find_images(paths: Iterable[Path]) -> list[Path]:

@@ -23,14 +23,9 @@ def images() -> None:
 
 
 def _thresholds(method: str, cartoon_above: float | None, photo_below: float | None) -> tuple[float, float]:
-    from codecalamity.images import methods
-    from codecalamity.images.classifier import check_thresholds
+    from codecalamity.images.classifier import thresholds
 
-    chosen = methods.get(method)
-    high = chosen.cartoon_above if cartoon_above is None else cartoon_above
-    low = chosen.photo_below if photo_below is None else photo_below
-    check_thresholds(high, low)
-    return high, low
+    return thresholds(method, cartoon_above, photo_below)
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from codecalamity._errors import CalamityError
@@ -185,8 +184,3 @@ def undo(journal_path: Path) -> UndoReport:
         except OSError as err:
             report.problems.append(f"{dst}: {err.strerror or err}")
     return report
-
-
-def iter_entries(journal_path: Path) -> Iterator[Entry]:
-    """The journal's entries in order."""
-    yield from Journal.read(journal_path)

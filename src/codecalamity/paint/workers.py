@@ -134,10 +134,6 @@ class Painter:
             self._lifelines.append(parent_end)
         return self
 
-    def pids(self) -> list[int]:
-        """The worker processes' ids, in core order."""
-        return [p.pid for p in self._procs if p.pid is not None]
-
     def wait(self, stop: threading.Event | None = None) -> dict[int, float]:
         """Wait for the workers to finish (or ``stop`` to be set); return the achieved load per core."""
         deadline = self.started_at + self.duration + 10

@@ -12,6 +12,7 @@ import email.utils
 import hashlib
 import hmac
 import logging
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -128,12 +129,12 @@ class Tus:
         except OSError as err:
             raise disk_error(err) from err
         self.inbox.ledger.tus_create(upload_id, name, length, metadata)
-        headers = {"Location": f"/files/{upload_id}", **self._expires(upload_id)}
+        headers = {"Location": f"/files/{upload_id}", **self._expires()}
         if request.headers.get("content-type") == OFFSET_STREAM:  # creation-with-upload
             response = await self._patch(request, upload_id, created=True)
             headers.update({k: v for k, v in response.headers.items() if k.lower().startswith("upload-")})
         elif length == 0:
-            headers.update(await self._complete(upload_id))
+            headers.update(await self._complete(upload_id, 0))
         return Response(status_code=201, headers=self._headers(headers))
 
     def _head(self, upload_id: str) -> Response:
@@ -200,9 +201,9 @@ class Tus:
         if checksum is not None and not hmac.compare_digest(checksum[1].digest(), checksum[0]):
             raise TusError(460, "Checksum Mismatch")
         self._commit(upload_id, position, sha)
-        headers = {"Upload-Offset": str(position), **self._expires(upload_id)}
+        headers = {"Upload-Offset": str(position), **self._expires()}
         if position == upload.size:
-            headers.update(await self._complete(upload_id))
+            headers.update(await self._complete(upload_id, upload.size))
         return Response(status_code=204, headers=self._headers(headers))
 
     def _commit(self, upload_id: str, position: int, sha: Any) -> None:
@@ -213,12 +214,10 @@ class Tus:
             while len(self.running) > RUNNING_MAX:
                 self.running.popitem(last=False)
 
-    async def _complete(self, upload_id: str) -> dict[str, str]:
+    async def _complete(self, upload_id: str, size: int) -> dict[str, str]:
         running = self.running.pop(upload_id, None)
-        found = self.inbox.ledger.tus_get(upload_id)
-        assert found is not None
-        known = running[1].hexdigest() if running is not None and running[0] == found[0].size else None
-        self.inbox.ledger.add_chunk(upload_id, 0, found[0].size, known or "")
+        known = running[1].hexdigest() if running is not None and running[0] == size else None
+        self.inbox.ledger.add_chunk(upload_id, 0, size, known or "")
         await self.inbox.finish(upload_id, known_sha=known)
         return self._done_headers(upload_id)
 
@@ -231,11 +230,9 @@ class Tus:
             headers["Upload-Download"] = f"/download/{upload.token}"
         return headers
 
-    def _expires(self, upload_id: str) -> dict[str, str]:
-        upload = self.inbox.ledger.get(upload_id)
-        if upload is None or upload.state != "partial":
-            return {}
-        when = upload.updated + self.inbox.config.partial_ttl
+    def _expires(self) -> dict[str, str]:
+        """When an upload just touched expires if nothing more arrives (``--partial-ttl`` from now)."""
+        when = time.time() + self.inbox.config.partial_ttl
         return {"Upload-Expires": email.utils.formatdate(when, usegmt=True)}
 
     def _delete(self, upload_id: str) -> Response:

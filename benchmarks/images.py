@@ -1,6 +1,11 @@
 """Benchmark: each method's accuracy, recalls and images/s on a labeled folder, beside the tutorial's functions.
 
-    python benchmarks/images.py [DIR]      (default: ../shared/datasets/cartoon-photo)
+    python benchmarks/images.py [DIR] [--no-external] [--external-only]
+
+DIR defaults to ../shared/datasets/cartoon-photo: the model is measured on the split it never trained on, the
+measures on the whole folder. Then the same on the external set (benchmarks/external_set.py builds it from
+Debian packages the development set and the model never saw; all of it is unseen), with the model's accuracy
+per source and its calibration there.
 
 Our methods run as `calamity images evaluate` does (all cores, loading included); the tutorial's functions run
 as its scripts do (one image at a time, cv2.imread at full size), in the same run on the same files. Also
@@ -9,6 +14,9 @@ prints, for each measure, the logistic slope that best calibrates its score on t
 
 from __future__ import annotations
 
+import argparse
+import csv
+import io
 import json
 import math
 import resource
@@ -21,6 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from external_set import ensure as external_set  # noqa: E402
 from tutorial_measures import TUTORIAL  # noqa: E402
 
 from codecalamity.images import methods  # noqa: E402
@@ -60,6 +69,29 @@ def fitted_slope(name: str, files: list[tuple[Path, str]]) -> float:
     return best[1]
 
 
+def calamity(*args: str) -> str:
+    return subprocess.run(
+        [sys.executable, "-m", "codecalamity", "images", *args], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def model_run(folder: Path, what: str) -> None:
+    """The model over a labeled folder through `calamity images evaluate`: median speed of 3 runs, peak RSS."""
+    runs = []
+    for _ in range(3):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        out = calamity("evaluate", str(folder), "--method", "model", "--json")
+        peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+        runs.append((json.loads(out)["methods"]["model"], peak))
+    report = sorted(runs, key=lambda r: r[0]["images_per_second"])[1][0]
+    peak_mb = max(r[1] for r in runs) / 1024
+    print(
+        f"model on {what}: accuracy {report['accuracy']:.3f}, recall cartoon "
+        f"{report['recall']['cartoon']:.3f}, photo {report['recall']['photo']:.3f}, unsure {report['unsure']:.3f}, "
+        f"{report['images_per_second']:.1f} images/s (median of 3, decoding included), peak RSS {peak_mb:.0f} MB"
+    )
+
+
 def model_report(root: Path) -> None:
     """The model on the split it never trained on (the seed-0 20 % held out by tools/model/train_head.py)."""
     import numpy as np
@@ -73,31 +105,10 @@ def model_report(root: Path) -> None:
             folder = Path(tmp) / ("cartoon" if labels[index] else "photo")
             folder.mkdir(exist_ok=True)
             (folder / f"{index}{paths[index].suffix}").symlink_to(paths[index])
-        runs = []
-        for _ in range(3):
-            before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-            out = subprocess.run(
-                [sys.executable, "-m", "codecalamity", "images", "evaluate", tmp, "--method", "model", "--json"],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-            runs.append((json.loads(out.stdout)["methods"]["model"], peak))
-    report = sorted(runs, key=lambda r: r[0]["images_per_second"])[1][0]
-    peak_mb = max(r[1] for r in runs) / 1024
-    print(
-        f"model on the {int(held.sum())} held-out images: accuracy {report['accuracy']:.3f}, recall cartoon "
-        f"{report['recall']['cartoon']:.3f}, photo {report['recall']['photo']:.3f}, "
-        f"{report['images_per_second']:.1f} images/s (median of 3, decoding included), peak RSS {peak_mb:.0f} MB"
-    )
+        model_run(Path(tmp), f"the {int(held.sum())} held-out images")
 
 
-def main() -> None:
-    root = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE.parent.parent / "shared" / "datasets" / "cartoon-photo"
-    files = labeled_files(root)
-    print(f"{len(files)} images in {root}")
-    model_report(root)
+def measures_report(files: list[tuple[Path, str]]) -> None:
     print(f"{'method':10} {'who':9} {'accuracy':>8} {'rec.cart':>8} {'rec.photo':>9} {'img/s':>8}  ratio")
     for name in ("blur", "palette", "edges"):
         runs = [evaluate_method(name, files) for _ in range(3)]
@@ -112,6 +123,51 @@ def main() -> None:
         print(
             f"{'':10} calibration: fitted slope {fitted_slope(name, files):.4g} (shipped {methods.get(name).slope:g})"
         )
+
+
+def external_report(root: Path) -> None:
+    """The model per source of the external set (all unseen), and how well its scores are calibrated there."""
+    manifest = {row["file"]: row for row in csv.DictReader(open(root / "manifest.csv"))}
+    scores = csv.DictReader(io.StringIO(calamity("classify", str(root), "--method", "model", "--csv")))
+    groups: dict[str, list[bool]] = {}
+    bins: dict[int, list[tuple[float, bool]]] = {}
+    for row in scores:
+        entry = manifest[str(Path(row["file"]).resolve().relative_to(root.resolve()))]
+        score, is_cartoon = float(row["score"]), entry["label"] == "cartoon"
+        key = f"{entry['label']:7} {entry['source_package']} {entry['part']}"
+        groups.setdefault(key, []).append((score >= 0.5) == is_cartoon)
+        confidence = max(score, 1 - score)
+        bins.setdefault(min(4, int((confidence - 0.5) * 10)), []).append((confidence, (score >= 0.5) == is_cartoon))
+    print("model per source (right at score 0.5):")
+    for key, hits in sorted(groups.items()):
+        print(f"  {key:40} {sum(hits):4d}/{len(hits):<4d} {sum(hits) / len(hits):6.1%}")
+    print("model calibration (confidence = max(score, 1 - score)): bin, images, mean confidence, share right")
+    for index, items in sorted(bins.items()):
+        conf = sum(c for c, _ in items) / len(items)
+        right = sum(r for _, r in items) / len(items)
+        print(f"  {0.5 + index / 10:.1f}-{0.6 + index / 10:.1f}  {len(items):4d}  {conf:.3f}  {right:.3f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "dataset", nargs="?", type=Path, default=HERE.parent.parent / "shared" / "datasets" / "cartoon-photo"
+    )
+    parser.add_argument("--no-external", action="store_true", help="skip the external set")
+    parser.add_argument("--external-only", action="store_true", help="only the external set")
+    args = parser.parse_args()
+    if not args.external_only:
+        files = labeled_files(args.dataset)
+        print(f"== development set: {len(files)} images in {args.dataset}")
+        model_report(args.dataset)
+        measures_report(files)
+    if not args.no_external:
+        root = external_set()
+        files = labeled_files(root)
+        print(f"== external set (never trained on): {len(files)} images in {root}")
+        model_run(root, f"all {len(files)} external images")
+        external_report(root)
+        measures_report(files)
 
 
 if __name__ == "__main__":

@@ -56,6 +56,8 @@ def test_upload_through_the_real_page(serve: Callable[..., Server], page: Any, t
     data = hashlib.shake_256(b"page").digest(300_000)  # dropzone: 5 chunks, sent in parallel
     errors: list[str] = []
     page.on("pageerror", lambda err: errors.append(str(err)))
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(f"{r.method} {r.url.removeprefix(server.url)}"))
     page.goto(server.url + ("?mode=dropzone" if mode == "dropzone" else ""))
     assert page.locator(f"input[name=mode][value={mode}]").is_checked()
     page.wait_for_function("typeof Dropzone !== 'undefined' && Dropzone.instances.length === 1")
@@ -80,6 +82,8 @@ def test_upload_through_the_real_page(serve: Callable[..., Server], page: Any, t
         (chunks,) = db.execute("SELECT chunk_count FROM uploads").fetchone()
         (via_tus,) = db.execute("SELECT COUNT(*) FROM tus").fetchone()
     assert (chunks, via_tus) == ((1, 1) if mode == "tus" else (5, 0))
+    if mode == "tus":  # a small file: one creation request carries it, and its reply the checksum and token
+        assert [r for r in requests if "files" in r] == ["POST files/"]
 
     page.locator(".dz-preview.dz-success.dz-complete").wait_for(timeout=10_000)
     page.wait_for_timeout(600)  # let Dropzone's fade-out of the progress bar finish for the screenshot

@@ -174,9 +174,10 @@ def fetch(work: Path) -> dict[str, Path]:
     for package, version in PACKAGES.items():
         found = sorted(debs.glob(f"{package}_*.deb"))
         if not found:
-            subprocess.run(
-                ["apt-get", "download", "-o", "APT::Sandbox::User=root", f"{package}={version}"], cwd=debs, check=True
-            )
+            download = ["apt-get", "download", "-o", "APT::Sandbox::User=root", f"{package}={version}"]
+            if subprocess.run(download, cwd=debs).returncode != 0:  # a fresh machine may have no package lists
+                subprocess.run(["apt-get", "update", "-qq"], check=True)
+                subprocess.run(download, cwd=debs, check=True)
             found = sorted(debs.glob(f"{package}_*.deb"))
         shipped = subprocess.run(
             ["dpkg-deb", "-f", str(found[0]), "Version"], capture_output=True, text=True, check=True

@@ -147,18 +147,19 @@ def dropzone_python(url: str, files: list[Path], chunk: int = 1_000_000, conns: 
             list(pool.map(post, jobs))
 
 
-def page_tus(url: str, files: list[Path]) -> None:
+def page_tus(url: str, files: list[Path]) -> float:
     """The real page in headless Chromium, in its default mode: tus-js-client, one stream per file."""
-    dropzone_page(url + "?mode=tus", files)
+    return dropzone_page(url + "?mode=tus", files)
 
 
-def page_dropzone(url: str, files: list[Path]) -> None:
+def page_dropzone(url: str, files: list[Path]) -> float:
     """The real page in headless Chromium, Dropzone mode: Dropzone itself chunking and sending."""
-    dropzone_page(url + "?mode=dropzone", files)
+    return dropzone_page(url + "?mode=dropzone", files)
 
 
-def dropzone_page(url: str, files: list[Path]) -> None:
-    """Drive the drop page in headless Chromium with ``files``; return when every one is listed as stored."""
+def dropzone_page(url: str, files: list[Path]) -> float:
+    """Drive the drop page in headless Chromium with ``files``; return when every one is listed as stored, with
+    the seconds from choosing the files to that moment (a user's browser has the page open already)."""
     from playwright.sync_api import sync_playwright
 
     args = [
@@ -176,9 +177,18 @@ def dropzone_page(url: str, files: list[Path]) -> None:
         page.goto(url)
         page.wait_for_function("typeof Dropzone !== 'undefined' && Dropzone.instances.length === 1")
         page.evaluate("() => { Dropzone.instances[0].options.parallelUploads = 6; }")
+        # timed in the page (Playwright's polling for the list would add up to half a second)
+        page.evaluate(
+            """() => { window.benchDone = 0; window.benchStart = performance.now();
+            Dropzone.instances[0].on("success", () => { window.benchDone += 1; window.benchEnd = performance.now(); });
+            }"""
+        )
         page.set_input_files("input.dz-hidden-input", files=[str(p) for p in files])
         page.locator("#uploaded tr.upload").nth(len(files) - 1).wait_for(timeout=600_000)
+        page.wait_for_function(f"window.benchDone >= {len(files)}")
+        seconds = float(page.evaluate("(window.benchEnd - window.benchStart) / 1000"))
         browser.close()
+    return seconds
 
 
 def tus_tuspy(url: str, files: list[Path]) -> None:
@@ -214,7 +224,9 @@ def u2c(url: str, files: list[Path]) -> None:
     )
 
 
-CASES: list[tuple[str, str, Callable[[str, list[Path]], None]]] = [
+# a client returns None, or the seconds its upload took once it was ready (the page: after the page loaded)
+Client = Callable[[str, list[Path]], float | None]
+CASES: list[tuple[str, str, Client]] = [
     ("calamity", "page, tus mode (chromium)", page_tus),
     ("calamity", "page, dropzone (chromium)", page_dropzone),
     ("calamity", "dropzone chunks (python)", dropzone_python),
@@ -225,16 +237,15 @@ CASES: list[tuple[str, str, Callable[[str, list[Path]], None]]] = [
 ]
 
 
-def measure(
-    kind: str, client: Callable[[str, list[Path]], None], files: list[Path], work: Path
-) -> tuple[float, float, int]:
+def measure(kind: str, client: Client, files: list[Path], work: Path) -> tuple[float, float, int, float | None]:
+    """MB/s of the whole client run, server CPU seconds, server peak RSS, and MB/s once the client was ready."""
     root = Path(tempfile.mkdtemp(dir=work))
     server = start(kind, root)
     try:
         total = sum(p.stat().st_size for p in files)
         cpu0 = server.cpu()
         t0 = time.perf_counter()
-        client(server.url, files)
+        ready = client(server.url, files)
         elapsed = time.perf_counter() - t0
         time.sleep(0.05)
         cpu = server.cpu() - cpu0
@@ -243,7 +254,7 @@ def measure(
         )
         if stored < total:
             raise RuntimeError(f"{kind}: stored {stored} of {total} bytes")
-        return total / MB / elapsed, cpu, server.peak_rss
+        return total / MB / elapsed, cpu, server.peak_rss, None if ready is None else total / MB / ready
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
@@ -299,13 +310,19 @@ def main() -> None:
                     statistics.median(r[0] for r in runs),
                     statistics.median(r[1] for r in runs),
                     max(r[2] for r in runs),
+                    None if runs[0][3] is None else statistics.median(r[3] for r in runs if r[3] is not None),
                 )
             base = results[("copyparty", "u2c")]
             print(
                 f"{'server':11} {'client':27} {'MB/s':>8} {'x copyparty':>11} {'server CPU s':>12} {'peak RSS MB':>11}"
+                "  (page: MB/s once loaded, x copyparty)"
             )
-            for (kind, client_name), (speed, cpu, rss) in results.items():
-                print(f"{kind:11} {client_name:27} {speed:8.1f} {speed / base[0]:11.2f} {cpu:12.2f} {rss / MB:11.1f}")
+            for (kind, client_name), (speed, cpu, rss, loaded) in results.items():
+                tail = "" if loaded is None else f"  {loaded:7.1f} {loaded / base[0]:5.2f}"
+                print(
+                    f"{kind:11} {client_name:27} {speed:8.1f} {speed / base[0]:11.2f} {cpu:12.2f} {rss / MB:11.1f}"
+                    + tail
+                )
             for (kind, client_name), why in failures.items():
                 print(f"{kind:11} {client_name:27} failed: {why}")
             print(f"{'cp':11} {'(same disk)':27} {statistics.median(cps):8.1f}")
@@ -318,7 +335,7 @@ def main() -> None:
                     for _ in range(gib * 16):
                         f.write(block)
                 for kind, client in (("calamity", calamity_send), ("copyparty", u2c)):
-                    speed, cpu, rss = measure(kind, client, [path], work)
+                    speed, cpu, rss, _ = measure(kind, client, [path], work)
                     print(f"{kind:11} {gib} GiB: {speed:7.1f} MB/s, server CPU {cpu:.2f} s, peak RSS {rss / MB:.1f} MB")
                 path.unlink()
     finally:

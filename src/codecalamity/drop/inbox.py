@@ -133,11 +133,13 @@ class Inbox:
             return self.status(upload_id)
         await anyio.to_thread.run_sync(self._finish_sync, upload_id, known_sha)
         upload = self.ledger.get(upload_id)
-        if upload is not None and upload.state == "partial":
+        if upload is None:
+            raise DropError(404, "no such upload")
+        if upload.state == "partial":
             raise NoSpace("the server's disk is full; send the last chunk again later")
-        if upload is not None and upload.state == "failed":
+        if upload.state == "failed":
             raise DropError(500, f"upload failed: {upload.error}")
-        return self.status(upload_id)
+        return self._status(upload)
 
     def _finish_sync(self, upload_id: str, known_sha: str | None = None) -> None:
         upload = self.ledger.get(upload_id)
@@ -169,6 +171,9 @@ class Inbox:
         upload = self.ledger.get(upload_id)
         if upload is None:
             raise DropError(404, "no such upload")
+        return self._status(upload)
+
+    def _status(self, upload: Upload) -> dict[str, Any]:
         out: dict[str, Any] = {
             "id": upload.id,
             "name": upload.name,
@@ -182,7 +187,7 @@ class Inbox:
             if self.config.allow_downloads:
                 out["download"] = f"/download/{upload.token}"
         else:
-            out["received"] = self.ledger.received(upload_id)
+            out["received"] = self.ledger.received(upload.id)
         return out
 
     def download(self, token: str) -> tuple[Upload, str]:

@@ -200,16 +200,18 @@ class Ledger:
 
     # tus -------------------------------------------------------------------------------------------------
 
-    def tus_create(self, upload_id: str, name: str, size: int, metadata: str) -> None:
-        """Record a new tus upload (offset 0)."""
+    def tus_create(self, upload_id: str, name: str, size: int, metadata: str) -> Upload:
+        """Record a new tus upload (offset 0) and return it as recorded."""
         now = time.time()
+        upload = Upload(upload_id, name, size, max(size, 1), 1, "partial", None, None, None, now, now, None)
         with self._tx() as db:
             db.execute(
                 "INSERT INTO uploads (id, name, size, chunk_size, chunk_count, state, created, updated)"
                 " VALUES (?, ?, ?, ?, 1, 'partial', ?, ?)",
-                (upload_id, name, size, max(size, 1), now, now),
+                (upload_id, name, size, upload.chunk_size, now, now),
             )
             db.execute("INSERT INTO tus (upload_id, offset, metadata) VALUES (?, 0, ?)", (upload_id, metadata))
+        return upload
 
     def tus_get(self, upload_id: str) -> tuple[Upload, int, str] | None:
         """A tus upload with its committed offset and its raw Upload-Metadata, or None."""

@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from codecalamity.drop.chunks import Owners, disk_error, parse_upload_id
 from codecalamity.drop.errors import BadRequest, DropError, TooLarge
+from codecalamity.drop.ledger import Upload
 from codecalamity.drop.names import display_name
 
 if TYPE_CHECKING:
@@ -128,10 +129,10 @@ class Tus:
             self.inbox.storage.prepare(upload_id, length)
         except OSError as err:
             raise disk_error(err) from err
-        self.inbox.ledger.tus_create(upload_id, name, length, metadata)
+        upload = self.inbox.ledger.tus_create(upload_id, name, length, metadata)
         headers = {"Location": f"/files/{upload_id}", **self._expires()}
         if request.headers.get("content-type") == OFFSET_STREAM:  # creation-with-upload
-            response = await self._patch(request, upload_id, created=True)
+            response = await self._patch(request, upload_id, created=upload)
             headers.update({k: v for k, v in response.headers.items() if k.lower().startswith("upload-")})
         elif length == 0:
             headers.update(await self._complete(upload_id, 0))
@@ -142,19 +143,28 @@ class Tus:
         if found is None:
             raise DropError(404, "no such upload")
         upload, offset, metadata = found
-        headers = {"Upload-Offset": str(offset), "Upload-Length": str(upload.size), **self._done_headers(upload_id)}
+        headers = {
+            "Upload-Offset": str(offset),
+            "Upload-Length": str(upload.size),
+            **self._done_headers(upload.state, upload.sha256, upload.token),
+        }
         if metadata:
             headers["Upload-Metadata"] = metadata
         return Response(status_code=200, headers=self._headers(headers))
 
-    async def _patch(self, request: Request, upload_id: str, created: bool = False) -> Response:
+    async def _patch(self, request: Request, upload_id: str, created: Upload | None = None) -> Response:
+        """Append the body at the upload's offset; ``created`` is the upload that this very request created."""
         if request.headers.get("content-type") != OFFSET_STREAM:
             raise DropError(415, f"PATCH needs Content-Type: {OFFSET_STREAM}")
-        found = self.inbox.ledger.tus_get(upload_id)
-        if found is None:
-            raise DropError(404, "no such upload")
-        upload, offset, _ = found
-        raw_offset = "0" if created else request.headers.get("upload-offset")
+        raw_offset: str | None = "0"
+        if created is not None:
+            upload, offset = created, 0
+        else:
+            found = self.inbox.ledger.tus_get(upload_id)
+            if found is None:
+                raise DropError(404, "no such upload")
+            upload, offset, _ = found
+            raw_offset = request.headers.get("upload-offset")
         if raw_offset is None or not raw_offset.isdigit():
             raise BadRequest("Upload-Offset is required")
         if int(raw_offset) != offset:
@@ -218,16 +228,15 @@ class Tus:
         running = self.running.pop(upload_id, None)
         known = running[1].hexdigest() if running is not None and running[0] == size else None
         self.inbox.ledger.add_chunk(upload_id, 0, size, known or "")
-        await self.inbox.finish(upload_id, known_sha=known)
-        return self._done_headers(upload_id)
+        status = await self.inbox.finish(upload_id, known_sha=known)
+        return self._done_headers(status["state"], status.get("sha256"), status.get("token"))
 
-    def _done_headers(self, upload_id: str) -> dict[str, str]:
-        upload = self.inbox.ledger.get(upload_id)
-        if upload is None or upload.state != "done" or upload.sha256 is None or upload.token is None:
+    def _done_headers(self, state: str, sha256: str | None, token: str | None) -> dict[str, str]:
+        if state != "done" or sha256 is None or token is None:
             return {}
-        headers = {"Upload-Sha256": upload.sha256, "Upload-Token": upload.token}
+        headers = {"Upload-Sha256": sha256, "Upload-Token": token}
         if self.inbox.config.allow_downloads:
-            headers["Upload-Download"] = f"/download/{upload.token}"
+            headers["Upload-Download"] = f"/download/{token}"
         return headers
 
     def _expires(self) -> dict[str, str]:

@@ -25,6 +25,7 @@ OpenCV's synthetic, text and chessboard images, the 3D-rendered robot, screensho
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import re
@@ -34,7 +35,7 @@ import subprocess
 import sys
 import tempfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -132,8 +133,9 @@ PICKS = [
 ]  # fmt: skip
 
 
-def rcc_files(path: Path) -> dict[str, bytes]:
-    """Every file in a Qt resource bundle (format 1-3, zlib-compressed or stored), by its path inside."""
+def rcc_files(path: Path, keep: Callable[[str], bool]) -> dict[str, bytes]:
+    """The files of a Qt resource bundle (format 1-3, zlib-compressed or stored) whose path inside ``keep``
+    accepts, by that path; the others are never decompressed."""
     blob = path.read_bytes()
     if blob[:4] != b"qres":
         raise ValueError(f"{path} is not a Qt resource bundle")
@@ -154,6 +156,8 @@ def rcc_files(path: Path) -> dict[str, bytes]:
             count, first = struct.unpack(">II", blob[at + 6 : at + 14])
             for child in range(first, first + count):
                 walk(child, here)
+            return
+        if not keep(here.lstrip("/")):
             return
         (offset,) = struct.unpack(">I", blob[at + 10 : at + 14])
         (size,) = struct.unpack(">I", blob[data + offset : data + offset + 4])
@@ -195,25 +199,24 @@ def fetch(work: Path) -> dict[str, Path]:
 
 
 def matches(pick: Pick, roots: dict[str, Path], bundles: dict[Path, dict[str, bytes]]) -> Iterator[tuple[str, bytes]]:
-    """(origin, bytes) of the files a pick selects, in sorted order."""
+    """(origin, bytes) of the files a pick selects, in sorted order; only the files kept are read."""
     root = roots[pick.package]
-    if "!" in pick.pattern:
+    if "!" in pick.pattern:  # inside a GCompris bundle: a folder name (any depth) or a file stem, WebP images
         bundle, inner = pick.pattern.split("!", 1)
         path = root / bundle
         if path not in bundles:
-            bundles[path] = rcc_files(path)
-        # a folder name (any depth) or a file stem, always WebP images
-        found = sorted(
-            (origin, body)
-            for origin, body in bundles[path].items()
-            if origin.endswith(".webp") and (inner == "*" or f"/{inner}/" in f"/{origin}" or Path(origin).stem == inner)
-        )
-        found = [(f"{bundle}!{origin}", body) for origin, body in found]
+            bundles[path] = rcc_files(path, lambda inside: inside.endswith(".webp"))
+        files = bundles[path]
+        inside = sorted(o for o in files if inner == "*" or f"/{inner}/" in f"/{o}" or Path(o).stem == inner)
+        found: list[tuple[str, Callable[[], bytes]]] = [
+            (f"{bundle}!{o}", functools.partial(files.__getitem__, o)) for o in inside
+        ]
     else:
-        found = [(str(p.relative_to(root)), p.read_bytes()) for p in sorted(root.glob(pick.pattern))]
+        found = [(str(p.relative_to(root)), p.read_bytes) for p in sorted(root.glob(pick.pattern))]
     if not found:
         raise SystemExit(f"{pick.package}: nothing matches {pick.pattern}")
-    yield from found[pick.start :: pick.every]
+    for origin, read in found[pick.start :: pick.every]:
+        yield origin, read()
 
 
 def dhash(data: bytes) -> int:
@@ -229,9 +232,26 @@ def dhash(data: bytes) -> int:
 def build(out: Path = DEFAULT_OUT) -> Path:
     """Build the set into ``out`` (replacing an older one only once the new one is complete)."""
     roots = fetch(out.parent / "external-packages")
-    bundles: dict[Path, dict[str, bytes]] = {}
     staging = Path(tempfile.mkdtemp(prefix=".external-", dir=out.parent))
-    rows, hashes, names = [], [], set()
+    try:
+        rows = _fill(staging, roots)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)
+    counts = {label: sum(r["label"] == label for r in rows) for label in ("cartoon", "photo")}
+    print(f"external set: {counts['cartoon']} cartoons, {counts['photo']} photos in {out}", file=sys.stderr)
+    return out
+
+
+def _fill(staging: Path, roots: dict[str, Path]) -> list[dict[str, str]]:
+    """Copy the picks into ``staging``, write its manifest, and return the manifest's rows."""
+    bundles: dict[Path, dict[str, bytes]] = {}
+    rows: list[dict[str, str]] = []
+    hashes: list[int] = []
+    names: set[str] = set()
     for pick in PICKS:
         for origin, body in matches(pick, roots, bundles):
             digest = dhash(body)
@@ -264,12 +284,7 @@ def build(out: Path = DEFAULT_OUT) -> Path:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    if out.exists():
-        shutil.rmtree(out)
-    staging.rename(out)
-    counts = {label: sum(r["label"] == label for r in rows) for label in ("cartoon", "photo")}
-    print(f"external set: {counts['cartoon']} cartoons, {counts['photo']} photos in {out}", file=sys.stderr)
-    return out
+    return rows
 
 
 def ensure(out: Path = DEFAULT_OUT) -> Path:

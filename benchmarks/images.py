@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import math
 import resource
@@ -33,7 +32,8 @@ from external_set import ensure as external_set  # noqa: E402
 from tutorial_measures import TUTORIAL  # noqa: E402
 
 from codecalamity.images import methods  # noqa: E402
-from codecalamity.images.evaluate import evaluate_method, labeled_files  # noqa: E402
+from codecalamity.images.classifier import classify_many  # noqa: E402
+from codecalamity.images.evaluate import calibration, evaluate_method, labeled_files  # noqa: E402
 from codecalamity.images.loading import load_image  # noqa: E402
 
 
@@ -69,18 +69,17 @@ def fitted_slope(name: str, files: list[tuple[Path, str]]) -> float:
     return best[1]
 
 
-def calamity(*args: str) -> str:
-    return subprocess.run(
-        [sys.executable, "-m", "codecalamity", "images", *args], capture_output=True, text=True, check=True
-    ).stdout
-
-
 def model_run(folder: Path, what: str) -> None:
     """The model over a labeled folder through `calamity images evaluate`: median speed of 3 runs, peak RSS."""
     runs = []
     for _ in range(3):
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        out = calamity("evaluate", str(folder), "--method", "model", "--json")
+        out = subprocess.run(
+            [sys.executable, "-m", "codecalamity", "images", "evaluate", str(folder), "--method", "model", "--json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         peak = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
         runs.append((json.loads(out)["methods"]["model"], peak))
     report = sorted(runs, key=lambda r: r[0]["images_per_second"])[1][0]
@@ -125,27 +124,26 @@ def measures_report(files: list[tuple[Path, str]]) -> None:
         )
 
 
-def external_report(root: Path) -> None:
+def external_report(root: Path, files: list[tuple[Path, str]]) -> None:
     """The model per source of the external set (all unseen), and how well its scores are calibrated there."""
     manifest = {row["file"]: row for row in csv.DictReader(open(root / "manifest.csv"))}
-    scores = csv.DictReader(io.StringIO(calamity("classify", str(root), "--method", "model", "--csv")))
+    model = methods.get("model")
     groups: dict[str, list[bool]] = {}
-    bins: dict[int, list[tuple[float, bool]]] = {}
-    for row in scores:
-        entry = manifest[str(Path(row["file"]).resolve().relative_to(root.resolve()))]
-        score, is_cartoon = float(row["score"]), entry["label"] == "cartoon"
+    scores: dict[str, list[float]] = {"cartoon": [], "photo": []}
+    for result in classify_many([p for p, _ in files], "model", model.cartoon_above, model.photo_below):
+        entry = manifest[result.path.relative_to(root).as_posix()]
+        if result.verdict is None:
+            raise SystemExit(f"{result.path}: {result.error}")
+        score = result.verdict.score
+        scores[entry["label"]].append(score)
         key = f"{entry['label']:7} {entry['source_package']} {entry['part']}"
-        groups.setdefault(key, []).append((score >= 0.5) == is_cartoon)
-        confidence = max(score, 1 - score)
-        bins.setdefault(min(4, int((confidence - 0.5) * 10)), []).append((confidence, (score >= 0.5) == is_cartoon))
+        groups.setdefault(key, []).append((score >= 0.5) == (entry["label"] == "cartoon"))
     print("model per source (right at score 0.5):")
     for key, hits in sorted(groups.items()):
         print(f"  {key:40} {sum(hits):4d}/{len(hits):<4d} {sum(hits) / len(hits):6.1%}")
-    print("model calibration (confidence = max(score, 1 - score)): bin, images, mean confidence, share right")
-    for index, items in sorted(bins.items()):
-        conf = sum(c for c, _ in items) / len(items)
-        right = sum(r for _, r in items) / len(items)
-        print(f"  {0.5 + index / 10:.1f}-{0.6 + index / 10:.1f}  {len(items):4d}  {conf:.3f}  {right:.3f}")
+    print("model calibration by score bin: mean score, share that were drawn, images")
+    for mean, share, count in calibration(scores):
+        print(f"  {mean:.3f}  {share:.3f}  {count:4d}")
 
 
 def main() -> None:
@@ -166,7 +164,7 @@ def main() -> None:
         files = labeled_files(root)
         print(f"== external set (never trained on): {len(files)} images in {root}")
         model_run(root, f"all {len(files)} external images")
-        external_report(root)
+        external_report(root, files)
         measures_report(files)
 
 

@@ -126,9 +126,10 @@ def plot(reports: list[MethodReport], out: Path) -> None:
     plt.close(fig)
 
 
-def calibration(report: MethodReport, bins: int = 10) -> list[tuple[float, float, int]]:
-    """Reliability: for each score bin with images, (mean score, share that were cartoons, count)."""
-    pairs = [(s, 1.0) for s in report.scores["cartoon"]] + [(s, 0.0) for s in report.scores["photo"]]
+def calibration(scores: dict[str, list[float]], bins: int = 10) -> list[tuple[float, float, int]]:
+    """Reliability of scores by true label: for each score bin with images, (mean score, share that were
+    cartoons, count)."""
+    pairs = [(s, 1.0) for s in scores["cartoon"]] + [(s, 0.0) for s in scores["photo"]]
     out = []
     for b in range(bins):
         lo, hi = b / bins, (b + 1) / bins
@@ -139,7 +140,7 @@ def calibration(report: MethodReport, bins: int = 10) -> list[tuple[float, float
 
 
 def _calibration(ax: object, report: MethodReport) -> None:
-    points = calibration(report)
+    points = calibration(report.scores)
     ax.plot([0, 1], [0, 1], color="0.7", linewidth=1)  # type: ignore[attr-defined]
     ax.scatter([p[0] for p in points], [p[1] for p in points], s=[8 + p[2] for p in points])  # type: ignore[attr-defined]
     ax.set_title("calibration (dot size: images)", fontsize=8)  # type: ignore[attr-defined]

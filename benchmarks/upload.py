@@ -345,7 +345,7 @@ def main() -> None:
                     statistics.median(r[0] for r in runs),
                     statistics.median(r[1] for r in runs),
                     max(r[2] for r in runs),
-                    None if runs[0][3] is None else statistics.median(r[3] for r in runs if r[3] is not None),
+                    statistics.median(r[3] for r in runs) if all(r[3] is not None for r in runs) else None,
                 )
             base = results[("copyparty", "u2c")]
             print(

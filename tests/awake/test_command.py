@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -19,17 +20,22 @@ Buses = Callable[[], tuple[Bus, Bus]]
 CALAMITY = [sys.executable, "-m", "codecalamity"]
 
 
-def test_command_runs_awake_and_returns_its_exit_code(buses: Buses) -> None:
-    session, system = buses()
-    system.serve("login1")
+def awake_json_exiting(code: int) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """`calamity awake --json -- python -c "sys.exit(code)"`: the finished process and its JSON report."""
     result = subprocess.run(
-        [*CALAMITY, "awake", "--json", "--", sys.executable, "-c", "import sys; sys.exit(7)"],
+        [*CALAMITY, "awake", "--json", "--", sys.executable, "-c", f"import sys; sys.exit({code})"],
         capture_output=True,
         text=True,
         timeout=60,
     )
+    return result, json.loads(result.stdout)
+
+
+def test_command_runs_awake_and_returns_its_exit_code(buses: Buses) -> None:
+    session, system = buses()
+    system.serve("login1")
+    result, report = awake_json_exiting(7)
     assert result.returncode == 7
-    report = json.loads(result.stdout)
     assert report["method"] == "org.freedesktop.login1"
     assert report["exit_code"] == 7
     assert any(a["method"] == "org.gnome.SessionManager" and a["ok"] is False for a in report["attempts"])
@@ -79,14 +85,8 @@ def test_strict_fails_when_nothing_works(no_buses: None) -> None:
 def test_systemd_inhibit_wraps_the_command_when_nothing_else_works(buses: Buses) -> None:
     session, system = buses()
     system.serve("login1:refuse=1")  # our own login1 call is refused; systemd-inhibit's are granted
-    result = subprocess.run(
-        [*CALAMITY, "awake", "--json", "--", sys.executable, "-c", "import sys; sys.exit(4)"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result, report = awake_json_exiting(4)
     assert result.returncode == 4
-    report = json.loads(result.stdout)
     assert report["method"] == "systemd-inhibit"
     calls = system.events("call")
     assert len(calls) == 3  # ours (refused), the probe, the real one

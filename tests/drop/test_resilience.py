@@ -17,8 +17,8 @@ import pytest
 
 from codecalamity.drop.config import DropConfig
 from codecalamity.drop.inbox import Inbox
-from codecalamity.drop.ledger import Ledger
-from codecalamity.drop.storage import LocalStorage
+from codecalamity.drop.ledger.sqlite import SqliteLedger
+from codecalamity.drop.storage.local import LocalStorage
 
 from .conftest import Server, chunk_fields, send_chunk, upload_all
 
@@ -153,7 +153,7 @@ def test_a_disk_that_fills_up_mid_upload(serve: Callable[..., Server], small_dis
 def _inbox(tmp_path: Path, **config: object) -> Inbox:
     cfg = DropConfig(storage=tmp_path / "s", chunks=tmp_path / "c", reserve_mb=0, **config)  # type: ignore[arg-type]
     storage = LocalStorage(cfg.storage, cfg.chunks)
-    return Inbox(cfg, storage, Ledger(storage.ledger_path))
+    return Inbox(cfg, storage, SqliteLedger(storage.ledger_path))
 
 
 def test_abandoned_partial_uploads_expire(tmp_path: Path) -> None:

@@ -17,7 +17,8 @@ import anyio.to_thread
 from codecalamity.drop.chunks import ChunkInfo, ChunkSink, CompareSink, Owners, WholeSink, disk_error, parse_chunk
 from codecalamity.drop.config import DropConfig
 from codecalamity.drop.errors import Conflict, DropError, NoSpace
-from codecalamity.drop.ledger import Ledger, Upload
+from codecalamity.drop.ledger import Upload
+from codecalamity.drop.ledger.sqlite import SqliteLedger
 from codecalamity.drop.names import display_name
 from codecalamity.drop.storage import Storage
 
@@ -42,7 +43,7 @@ class Inbox:
         self,
         config: DropConfig,
         storage: Storage,
-        ledger: Ledger,
+        ledger: SqliteLedger,
         on_activity: Callable[[int], None] | None = None,
     ) -> None:
         self.config = config

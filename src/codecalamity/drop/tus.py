@@ -22,10 +22,12 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from codecalamity.drop.auth import PasswordGate
 from codecalamity.drop.chunks import Owners, disk_error, parse_upload_id
 from codecalamity.drop.errors import BadRequest, DropError, TooLarge
 from codecalamity.drop.ledger import Upload
 from codecalamity.drop.names import display_name
+from codecalamity.drop.plumbing import body_pieces
 
 if TYPE_CHECKING:
     from codecalamity.drop.inbox import Inbox
@@ -47,10 +49,9 @@ class TusError(DropError):
 class Tus:
     """The ``/files/`` endpoints around one :class:`Inbox`."""
 
-    def __init__(self, inbox: Inbox, authorised: Callable[[Request], bool], denied: Callable[[], Response]) -> None:
+    def __init__(self, inbox: Inbox, gate: PasswordGate) -> None:
         self.inbox = inbox
-        self.authorised = authorised
-        self.denied = denied
+        self.gate = gate
         self.owners = Owners()
         self.running: OrderedDict[str, tuple[int, Any]] = OrderedDict()
         # per upload: (offset, sha256 of bytes 0..offset), while the bytes arrive in order in this process; at
@@ -96,8 +97,8 @@ class Tus:
         """OPTIONS needs nothing; everything else needs auth and Tus-Resumable, and turns refusals into replies."""
         if request.method == "OPTIONS":
             return self._options()
-        if not self.authorised(request):
-            return self.denied()
+        if not self.gate.authorised(request):
+            return self.gate.denied()
         try:
             self._check_version(request)
             return await action(request)
@@ -182,7 +183,7 @@ class Tus:
         position = committed = offset
         self.inbox.bump(+1)
         try:
-            async for piece in _stream(request, self.inbox.config.timeout):
+            async for piece in body_pieces(request, self.inbox.config.timeout):
                 if not self.owners.owns(key, request):
                     raise DropError(409, "superseded by a newer PATCH for this upload")
                 if position + len(piece) > upload.size:
@@ -288,10 +289,3 @@ def _checksum(header: str | None) -> tuple[bytes, Any] | None:
     except (binascii.Error, ValueError):
         raise BadRequest("Upload-Checksum value is not base64") from None
     return digest, CHECKSUMS[algorithm]()
-
-
-async def _stream(request: Request, timeout: float) -> Any:
-    from codecalamity.drop.app import body_pieces
-
-    async for piece in body_pieces(request, timeout):
-        yield piece

@@ -1,4 +1,4 @@
-"""Where the bytes live: a storage interface and the embedded default, a folder on the local disk.
+"""The embedded default storage: a folder on the local disk.
 
 Partial uploads are sparse files in the chunks folder, written at each chunk's offset. A finished upload is
 hashed, then appears in the storage folder through one hard link (or, across file systems, a copy to a hidden
@@ -12,63 +12,13 @@ import hashlib
 import os
 import shutil
 from pathlib import Path
-from typing import Protocol
 
 from codecalamity.drop.names import disk_name, numbered
+from codecalamity.drop.storage import ChunkWriter
 
 HASH_BLOCK = 4 * 1024 * 1024
 LEDGER_NAME = ".calamity-drop.sqlite3"
 INCOMING = ".incoming"
-
-
-class ChunkWriter(Protocol):
-    """Writes one request's bytes into an upload at given offsets."""
-
-    def write_at(self, offset: int, data: bytes) -> None:
-        """Write ``data`` at ``offset`` of the upload."""
-
-    def close(self) -> None:
-        """Release the writer."""
-
-
-class Storage(Protocol):
-    """What the drop server needs from a place to keep files; an object store can implement it too."""
-
-    preallocates: bool
-    """True when :meth:`prepare` reserves the space, so later writes cannot run out of disk."""
-
-    def prepare(self, upload_id: str, size: int) -> None:
-        """Make room for an upload of ``size`` bytes (idempotent)."""
-
-    def writer(self, upload_id: str) -> ChunkWriter:
-        """A writer into the upload's partial content."""
-
-    def has_partial(self, upload_id: str) -> bool:
-        """Whether partial content exists for the upload."""
-
-    def digest(self, upload_id: str, size: int, known: str | None = None) -> str:
-        """The sha256 of the complete partial content, after checking it is ``size`` bytes, flushed to disk.
-
-        ``known`` is a hash computed while the bytes arrived in order; then the content is not read again.
-        """
-
-    def place(self, upload_id: str, name: str) -> str:
-        """Publish the partial content under a new, unused name derived from ``name``; return its key."""
-
-    def exists(self, key: str, size: int) -> bool:
-        """Whether the stored file ``key`` is still there with ``size`` bytes."""
-
-    def path(self, key: str) -> Path:
-        """A local path to read the stored file ``key`` from."""
-
-    def discard_partial(self, upload_id: str) -> None:
-        """Remove partial content (missing is fine)."""
-
-    def remove(self, key: str) -> None:
-        """Remove a stored file (missing is fine)."""
-
-    def free_bytes(self) -> int:
-        """Free space where uploads are written, in bytes."""
 
 
 class _FileWriter:

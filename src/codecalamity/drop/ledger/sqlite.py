@@ -6,13 +6,14 @@ hold it only for one short statement or transaction.
 
 from __future__ import annotations
 
-import dataclasses
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from codecalamity.drop.ledger import Upload
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS uploads (
@@ -51,25 +52,7 @@ CREATE TABLE IF NOT EXISTS tus (
 """
 
 
-@dataclasses.dataclass(frozen=True)
-class Upload:
-    """One upload as the ledger knows it."""
-
-    id: str
-    name: str
-    size: int
-    chunk_size: int
-    chunk_count: int
-    state: str
-    sha256: str | None
-    token: str | None
-    error: str | None
-    created: float
-    updated: float
-    finished: float | None
-
-
-class Ledger:
+class SqliteLedger:
     """The drop box's bookkeeping in one SQLite file.
 
     Parameters

@@ -1,0 +1,59 @@
+"""Where the bytes live: the storage interface that the inbox writes through.
+
+Backends: :mod:`codecalamity.drop.storage.local` (the embedded default, a folder on the local disk).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+
+class ChunkWriter(Protocol):
+    """Writes one request's bytes into an upload at given offsets."""
+
+    def write_at(self, offset: int, data: bytes) -> None:
+        """Write ``data`` at ``offset`` of the upload."""
+
+    def close(self) -> None:
+        """Release the writer."""
+
+
+class Storage(Protocol):
+    """What the drop server needs from a place to keep files; an object store can implement it too."""
+
+    preallocates: bool
+    """True when :meth:`prepare` reserves the space, so later writes cannot run out of disk."""
+
+    def prepare(self, upload_id: str, size: int) -> None:
+        """Make room for an upload of ``size`` bytes (idempotent)."""
+
+    def writer(self, upload_id: str) -> ChunkWriter:
+        """A writer into the upload's partial content."""
+
+    def has_partial(self, upload_id: str) -> bool:
+        """Whether partial content exists for the upload."""
+
+    def digest(self, upload_id: str, size: int, known: str | None = None) -> str:
+        """The sha256 of the complete partial content, after checking it is ``size`` bytes, flushed to disk.
+
+        ``known`` is a hash computed while the bytes arrived in order; then the content is not read again.
+        """
+
+    def place(self, upload_id: str, name: str) -> str:
+        """Publish the partial content under a new, unused name derived from ``name``; return its key."""
+
+    def exists(self, key: str, size: int) -> bool:
+        """Whether the stored file ``key`` is still there with ``size`` bytes."""
+
+    def path(self, key: str) -> Path:
+        """A local path to read the stored file ``key`` from."""
+
+    def discard_partial(self, upload_id: str) -> None:
+        """Remove partial content (missing is fine)."""
+
+    def remove(self, key: str) -> None:
+        """Remove a stored file (missing is fine)."""
+
+    def free_bytes(self) -> int:
+        """Free space where uploads are written, in bytes."""

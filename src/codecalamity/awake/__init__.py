@@ -12,7 +12,18 @@ from typing import TYPE_CHECKING
 from codecalamity._util.lazy import lazy_getattr
 
 if TYPE_CHECKING:
+    from codecalamity.awake.clock import next_time
     from codecalamity.awake.lock import Attempt, AwakeError, Lock, keep_awake
+    from codecalamity.awake.stay import stay_awake
+    from codecalamity.awake.watch import PidWatch
 
-__all__ = ["Attempt", "AwakeError", "Lock", "keep_awake"]
-__getattr__ = lazy_getattr(__name__, {name: "lock" for name in __all__})
+__all__ = ["Attempt", "AwakeError", "Lock", "PidWatch", "keep_awake", "next_time", "stay_awake"]
+__getattr__ = lazy_getattr(
+    __name__,
+    {
+        **{name: "lock" for name in ("Attempt", "AwakeError", "Lock", "keep_awake")},
+        "next_time": "clock",
+        "stay_awake": "stay",
+        "PidWatch": "watch",
+    },
+)

@@ -14,6 +14,11 @@ import select
 from codecalamity.awake.watch.base import CannotWatch, NoSuchProcess, PidWait
 
 
+THREAD_ERRNOS = (errno.EINVAL, errno.ENOENT)
+"""What pidfd_open says for the ID of a thread that does not lead its process: EINVAL on older kernels, ENOENT on
+recent ones (seen on 6.18)."""
+
+
 class PidfdWait(PidWait):
     """Poll pidfds."""
 
@@ -40,8 +45,7 @@ class PidfdWait(PidWait):
         except ProcessLookupError:
             raise NoSuchProcess(pid) from None
         except OSError as err:
-            # EINVAL: the PID is a thread of another process, not a process
-            why = "it is a thread, not a process" if err.errno == errno.EINVAL else err.strerror or str(err)
+            why = "it is a thread, not a process" if err.errno in THREAD_ERRNOS else err.strerror or str(err)
             raise CannotWatch(pid, why) from None
         if select.select([fd], [], [], 0)[0]:  # exited already: a zombie its parent has not reaped yet
             os.close(fd)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -80,6 +81,21 @@ def test_the_lock_is_held_while_the_process_lives_and_released_within_a_second(b
     assert closed["t"] - ended < 1.0
     assert proc.wait(timeout=20) == 0
     proc.stderr.close()
+
+
+def test_ctrl_c_while_watching_releases_at_once(buses: Buses, spawn: Spawn) -> None:
+    session, system = buses()
+    system.serve("login1")
+    child = spawn()
+    proc = subprocess.Popen([*CALAMITY, "awake", "--pid", str(child.pid)], stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    assert "while PID" in proc.stderr.readline()
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=20) == 0
+    assert proc.stderr.read() == "released\n"
+    proc.stderr.close()
+    system.wait_for("fd_closed")
+    assert child.poll() is None  # the watched process is left alone
 
 
 def test_several_pids_json_and_display(buses: Buses, spawn: Spawn) -> None:

@@ -16,8 +16,7 @@ from codecalamity.awake.lock import Lock, keep_awake
 from codecalamity.awake.watch import PidWatch
 
 Ended = Literal["pids", "for", "until"]
-SLICE = 1.0
-"""Longest wait between two looks at the clocks, in seconds."""
+SLICE = 1.0  # longest wait between two looks at the clocks, in seconds
 
 
 def wait_for(watch: PidWatch | None = None, seconds: float | None = None, until: datetime | None = None) -> Ended:

@@ -22,8 +22,8 @@ from codecalamity.awake.watch.windows import WindowsWait
 __all__ = ["BACKENDS", "CannotWatch", "NoSuchProcess", "PidWait", "PidWatch", "choose"]
 logger = logging.getLogger(__name__)
 
+# In order of preference; the psutil fallback supports every platform and comes last.
 BACKENDS: tuple[type[PidWait], ...] = (PidfdWait, KqueueWait, WindowsWait, PsutilWait)
-"""In order of preference; the psutil fallback supports every platform and comes last."""
 
 
 def choose(platform: str = PLATFORM) -> type[PidWait]:

@@ -8,8 +8,8 @@ from typing import ClassVar
 
 from codecalamity._errors import UsageError
 
+# sys.platform, with Linux's old "linux2" folded in; what supported_platforms is matched against
 PLATFORM = "linux" if sys.platform.startswith("linux") else sys.platform
-"""``sys.platform``, with Linux's old ``linux2`` folded in; what ``supported_platforms`` is matched against."""
 
 
 class NoSuchProcess(UsageError):

@@ -13,10 +13,9 @@ import select
 
 from codecalamity.awake.watch.base import CannotWatch, NoSuchProcess, PidWait
 
-
+# What pidfd_open says for the ID of a thread that does not lead its process: EINVAL on older kernels, ENOENT on
+# recent ones (seen on 6.18).
 THREAD_ERRNOS = (errno.EINVAL, errno.ENOENT)
-"""What pidfd_open says for the ID of a thread that does not lead its process: EINVAL on older kernels, ENOENT on
-recent ones (seen on 6.18)."""
 
 
 class PidfdWait(PidWait):

@@ -133,6 +133,16 @@ def test_a_missing_pid_is_a_usage_error_before_any_lock(buses: Buses, spawn: Spa
     assert system.events() == []
 
 
+def test_strict_fails_before_watching(no_buses: None, spawn: Spawn) -> None:
+    child = spawn()
+    result = subprocess.run(
+        [*CALAMITY, "awake", "--strict", "--pid", str(child.pid)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: no method could keep the computer awake")
+    assert child.poll() is None
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -152,9 +162,9 @@ def test_usage_errors(args: list[str]) -> None:
 def test_until_a_few_seconds_ahead(buses: Buses) -> None:
     session, system = buses()
     system.serve("login1")
-    target = math.ceil(time.time()) + 3
-    result = subprocess.run(
-        [*CALAMITY, "awake", "--until", local_clock(target)], capture_output=True, text=True, timeout=60
+    target = math.ceil(time.time()) + 4
+    result = subprocess.run(  # --for: should a loaded machine start us after the target, no day-long wait
+        [*CALAMITY, "awake", "--until", local_clock(target), "--for", "30s"], capture_output=True, text=True, timeout=60
     )
     returned = time.time()
     assert result.returncode == 0

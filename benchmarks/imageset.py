@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 import shutil
 import subprocess
 import tarfile
@@ -124,6 +125,28 @@ def fetch(packages: Iterable[Package], work: Path) -> dict[str, Path]:
     """Download (once) and unpack the pinned packages; their unpacked roots by name."""
     unpackers = {"deb": _deb, "pypi": _pypi, "npm": _npm}
     return {p.name: unpackers[p.registry](p, work) for p in packages}
+
+
+def glob_files(root: Path, pattern: str) -> list[Path]:
+    """Sorted matches of ``pattern``, with ``{a,b}`` alternatives (nested too)."""
+    found = re.match(r"(.*?)\{([^{}]*(?:\{[^{}]*\}[^{}]*)*)\}(.*)", pattern)
+    if not found:
+        return sorted(p for p in root.glob(pattern) if p.is_file())
+    head, options, tail = found.groups()
+    return sorted({p for option in _split(options) for p in glob_files(root, head + option + tail)})
+
+
+def _split(options: str) -> list[str]:
+    """``a,b{c,d},e`` split at the commas outside braces."""
+    parts, depth, here = [], 0, ""
+    for char in options:
+        depth += (char == "{") - (char == "}")
+        if char == "," and not depth:
+            parts.append(here)
+            here = ""
+        else:
+            here += char
+    return [*parts, here]
 
 
 def dhash(data: bytes) -> int:

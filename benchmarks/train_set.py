@@ -53,6 +53,7 @@ PACKAGES = {
         Package("pingus-data", "0.7.6-5.1"),
         Package("ardentryst", "1.71-9"),
         Package("python-matplotlib-data", "3.6.3-1"),
+        Package("gimp-help-en", "2.10.34-2"),
         Package("pioneers-data", "15.6-1"),
         Package("openclipart-png", "1:0.18+dfsg-19", collection="openclipart-svg"),
         Package("warmux-data", "1:11.04.1+repack2-4"),
@@ -99,6 +100,7 @@ LANDSCAPES = (
     "hills", "lava", "mountain", "myrabella", "sea", "snow", "valley", "water",
 )  # fmt: skip
 KP = "usr/share/kphotoalbum/demo/"
+GIMP = "usr/share/gimp/2.0/help/en/images/tutorials/"
 RENPY = "usr/share/games/renpy/demo/game/images/"
 FLARE = "usr/share/games/flare/mods/fantasycore/images/portraits/"
 ARDENT = "usr/share/games/ardentryst/Data/"
@@ -116,7 +118,20 @@ CLIPART_ODD = (  # checked by eye: a missing linked image, mostly text, near-emp
     "creation_day_7_number_ge_04", "shi_ken_01", "bucket_michael_moore_", "magnifying_glass_olivier_01",
     "skoda_car_alejandro_teja_", "_chevrolet_celebirt_", "shelby_cobra_blueprint_i_01", "generic_ticket_ryan_phil_01",
     "md_costea_bogdan_", "ms_01", "profilo_della_citta", "roman_lumen_design_studi_", "splatter_linda_kim_r",
-    "tavola_esame_ottico", "texturelegno", "wet_paint_sign_gerald_g._01",
+    "tavola_esame_ottico", "texturelegno", "wet_paint_sign_gerald_g._01", "tux_didier_fabert_01",
+    "filmphoto1_fudriot_omic._01", "fruitcollection_leif_lod_07", "numero_verde_angelo_gelm_01", "a_boy_plays_soccer_01",
+    "a_youngster_01", "breakdance_juliane_krug_01", "elfish_girl_mo_", "fireman_enrique_meza_c_01", "golf_drive_ganson",
+    "handstand_andrew_fitzsim_01", "john_coltrane_portrait_j_01", "martin_luther_king_jr._h_02",
+    "mountain_dulcimer_terry_", "cdfrontcover_openclipar_01", "simple_shovel_jeff_simps_01", "shelby_cobra_car_bluepr_",
+    "alerta_for_manuals_01", "formulario_architetto_fr_01", "griglia_architetto_franc_01",
+    "van_gogh_s_sun_flower_en_01", "what_have_you_done_dani_", "mechorse", "turtle_jurgen_gaeremyn_01",
+    "carnegie_library_building_01", "house_fudriot_omic.ch_01", "open_bible_01_01", "saku_robot__anton_yu_01",
+    "video_cassette_vhs_mo_", "lime_half_jarno_vasamaa_", "lightbulb_sketch_erich_s_01", "a_happy_boy_01",
+    "ballerina_architetto_fra_01", "blacksmiti_ganson", "enthusiast", "martin_luther_king_jr._h_03", "silvia_01",
+    "air_stefan_bazelkov_01", "fire_stefan_bazelkov_01", "splash_stefan_bazelkov_01", "footprints_in_sand_ganson",
+    "headphones_davide_pesent_", "creation_day_7_number_ge_01", "anelli_architetto_france_01", "judo_brice_boyer_01",
+    "cdlabel_openclipart_c_01", "hideaway", "poster-example_01", "vacuum_cleaner_mariusz_k_01", "shield_matt_todd_01",
+    "mr_lakshman_poonyth_", "otto_needs_you_01", "pavement_frouke_01",
 )  # fmt: skip
 WARMUX = "usr/share/games/warmux/map/"
 WARMUX_ODD = ("crystal", "pillars", "moon-4m", "towers", "randomamoebas", "randomisland")  # 3D-looking, texts
@@ -139,6 +154,14 @@ PICKS = [
     Pick("photo", "photo_object", "python3-sklearn", "usr/lib/python3/dist-packages/sklearn/datasets/images/flower.jpg",
          crop=256),
     Pick("photo", "photo_landscape", "renpy-demo", RENPY + "bg {cave,washington,whitehouse}.jpg", crop=512),
+    Pick(
+        "photo",
+        "photo_object",
+        "gimp-help-en",
+        GIMP + "quickie-{crop-example,flip-example,remove-background,rotate-example}-source.jpg",
+    ),
+    Pick("photo", "photo_landscape", "gimp-help-en", GIMP + "tone-mapping/{apple-orchard-truck-from-camera,power-lines}.jpg"),
+    Pick("photo", "photo_landscape", "gimp-help-en", GIMP + "tone-mapping/tree-exposed-for-sky-ground-is-dark.jpg"),
     Pick("cartoon", "anime", "renpy-demo", RENPY + "{eileen,lucy,logo} *.png", drop=("logo bw",)),
     Pick("cartoon", "painted_portrait", "flare-game", FLARE + "*.png"),
     Pick("cartoon", "lineart", "pingus-data", "usr/share/games/pingus/data/images/story/*.png",
@@ -153,7 +176,11 @@ PICKS = [
     Pick("photo", "photo_animal", "pioneers-data", PIONEERS + "{Iceland,ccFlickr}/{pasture_wool,wool}.png"),
     Pick("photo", "photo_street", "ultralytics", "ultralytics/assets/bus.jpg"),
     Pick("photo", "photo_people", "ultralytics", "ultralytics/assets/zidane.jpg", crop=512),
-    *(Pick("cartoon", "clipart", "openclipart-png", f"{CLIPART}{part}/**/*.png", every=3, drop=CLIPART_ODD) for part in CLIPART_PARTS),
+    *(
+        Pick("cartoon", "clipart", "openclipart-png", f"{CLIPART}{part}/**/*.png", every=3, start=start, drop=CLIPART_ODD)
+        for start in (0, 1, 2)
+        for part in CLIPART_PARTS
+    ),
     Pick("cartoon", "game_background", "warmux-data", WARMUX + "*/preview.*", drop=WARMUX_ODD),
     Pick("cartoon", "game_background", "teeworlds-data", "usr/share/games/teeworlds/data/mapres/"
          "{jungle_background,mountains,desert_mountains,winter_mountains}.png"),

@@ -54,6 +54,7 @@ PACKAGES = {
         Package("ardentryst", "1.71-9"),
         Package("python-matplotlib-data", "3.6.3-1"),
         Package("gimp-help-en", "2.10.34-2"),
+        Package("tuxpaint-stamps-default", "2022.06.04-1"),
         Package("pioneers-data", "15.6-1"),
         Package("openclipart-png", "1:0.18+dfsg-19", collection="openclipart-svg"),
         Package("warmux-data", "1:11.04.1+repack2-4"),
@@ -100,6 +101,18 @@ LANDSCAPES = (
     "hills", "lava", "mountain", "myrabella", "sea", "snow", "valley", "water",
 )  # fmt: skip
 KP = "usr/share/kphotoalbum/demo/"
+TUX = "usr/share/tuxpaint/stamps/"
+TUX_PHOTOS = (  # photographic stamps the development set does not have (it has most others)
+    "clownfish", "bradley_mirror", "grave-h", "grave-j", "apollo_lander", "dumper_mirror", "7spoke256",
+)  # fmt: skip
+TUX_DRAWN = (  # drawn stamps the development set does not have; letters, flags, bare shapes and staves left out
+    "hedgehog", "button", "feathered_hat", "tophat", "t_baseballcap", "t_glove", "t_jacket", "t_pants", "t_poloshirt",
+    "t_scarf", "t_shirt", "t_sock", "pizza", "tooth", "eye", "Santa", "candy_cane", "tree", "bluebird", "bunny-egg",
+    "bunny-head", "bunny", "butterfly", "chick-hatched", "chick-in-egg", "chick", "daffodil", "jackolantern_mean",
+    "dreydl", "dreydl-gimmel", "menorah", "clockface", "crossroads", "give_way_sign", "hospital", "roundabout",
+    "school_sign", "toilets", "xing_ped", "xing_school", "yield", "t-junction", "stoplight_01_red", "recycle",
+    "inukshuk-outline", "tender_mirror", "tugboat_mirror", "chineseJunk", "scream_balloon", "thought_balloon",
+)  # fmt: skip
 GIMP = "usr/share/gimp/2.0/help/en/images/tutorials/"
 RENPY = "usr/share/games/renpy/demo/game/images/"
 FLARE = "usr/share/games/flare/mods/fantasycore/images/portraits/"
@@ -162,6 +175,10 @@ PICKS = [
     ),
     Pick("photo", "photo_landscape", "gimp-help-en", GIMP + "tone-mapping/{apple-orchard-truck-from-camera,power-lines}.jpg"),
     Pick("photo", "photo_landscape", "gimp-help-en", GIMP + "tone-mapping/tree-exposed-for-sky-ground-is-dark.jpg"),
+    Pick("photo", "photo_object", "tuxpaint-stamps-default", TUX + "symbols/money/**/*.png", drop=("00_symbols",)),
+    Pick("photo", "photo_object", "tuxpaint-stamps-default", TUX + "**/{" + ",".join(TUX_PHOTOS) + "}.png"),
+    Pick("cartoon", "clipart", "tuxpaint-stamps-default", TUX + "**/{" + ",".join(TUX_DRAWN) + "}.png"),
+    Pick("cartoon", "lineart", "tuxpaint-stamps-default", TUX + "symbols/alphabets/asl/*.png", every=3),
     Pick("cartoon", "anime", "renpy-demo", RENPY + "{eileen,lucy,logo} *.png", drop=("logo bw",)),
     Pick("cartoon", "painted_portrait", "flare-game", FLARE + "*.png"),
     Pick("cartoon", "lineart", "pingus-data", "usr/share/games/pingus/data/images/story/*.png",

@@ -26,14 +26,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from imageset import Hashes, Package, fetch, glob_files, replace, write_manifest
+from imageset import Hashes, Package, build_into, fetch, glob_files, store, write_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / ".bench-work" / "external-set"
@@ -128,14 +126,7 @@ def matches(pick: Pick, roots: dict[str, Path]) -> Iterator[tuple[str, bytes]]:
 def build(out: Path = DEFAULT_OUT) -> Path:
     """Build the set into ``out`` (replacing an older one only once the new one is complete)."""
     roots = fetch(PACKAGES.values(), WORK)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".external-", dir=out.parent))
-    try:
-        rows = _fill(staging, roots)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    replace(staging, out)
+    rows = build_into(out, lambda staging: _fill(staging, roots))
     counts = {label: sum(r["label"] == label for r in rows) for label in ("cartoon", "photo")}
     print(f"external set: {counts['cartoon']} cartoons, {counts['photo']} photos in {out}", file=sys.stderr)
     return out
@@ -153,17 +144,10 @@ def _fill(staging: Path, roots: dict[str, Path]) -> list[dict[str, str]]:
                 continue
             tail = "_".join(re.split(r"[/!]", origin)[-2:])
             stem = f"{pick.package.split('-')[0]}__{re.sub(r'[^A-Za-z0-9._-]+', '-', Path(tail).stem)}"
-            suffix = Path(origin).suffix.lower()
-            name, n = stem + suffix, 1
-            while name in names:
-                n += 1
-                name = f"{stem}-{n}{suffix}"
-            names.add(name)
-            (staging / pick.label).mkdir(exist_ok=True)
-            (staging / pick.label / name).write_bytes(body)
+            file = store(staging, pick.label, stem, Path(origin).suffix.lower(), body, names)
             rows.append(
                 {
-                    "file": f"{pick.label}/{name}",
+                    "file": file,
                     "label": pick.label,
                     "source_package": pick.package,
                     "version": PACKAGES[pick.package].version,

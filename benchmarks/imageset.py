@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import tarfile
+import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -232,8 +233,29 @@ def write_manifest(path: Path, rows: Sequence[dict[str, str]]) -> None:
         writer.writerows(rows)
 
 
-def replace(staging: Path, out: Path) -> None:
-    """Put the finished ``staging`` folder at ``out``, replacing an older set only now."""
+def build_into(out: Path, fill: Callable[[Path], list[dict[str, str]]]) -> list[dict[str, str]]:
+    """Let ``fill`` write a set into a staging folder beside ``out`` and return its manifest rows, then put the
+    finished folder at ``out``: an older set is replaced only then, and a failed one leaves nothing behind."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
+    try:
+        rows = fill(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     if out.exists():
         shutil.rmtree(out)
     staging.rename(out)
+    return rows
+
+
+def store(staging: Path, label: str, stem: str, suffix: str, data: bytes, names: set[str]) -> str:
+    """Write ``data`` as staging/label/stem+suffix (numbered when the name is taken); its path in the set."""
+    name, n = stem + suffix, 1
+    while name in names:
+        n += 1
+        name = f"{stem}-{n}{suffix}"
+    names.add(name)
+    (staging / label).mkdir(exist_ok=True)
+    (staging / label / name).write_bytes(data)
+    return f"{label}/{name}"

@@ -38,11 +38,10 @@ import fnmatch
 import hashlib
 import re
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from imageset import Hashes, Package, crops, fetch, glob_files, replace, usable, write_manifest
+from imageset import Hashes, Package, build_into, crops, fetch, glob_files, store, usable, write_manifest
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / ".bench-work" / "train-set"
@@ -225,16 +224,7 @@ def _dropped(path: Path, drop: tuple[str, ...]) -> bool:
 def build(out: Path = DEFAULT_OUT) -> Path:
     """Build the set into ``out`` (replacing an older one only once the new one is complete)."""
     roots = fetch(PACKAGES.values(), WORK)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".train-", dir=out.parent))
-    try:
-        rows = _fill(staging, roots)
-    except BaseException:
-        import shutil
-
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    replace(staging, out)
+    rows = build_into(out, lambda staging: _fill(staging, roots))
     counts = {label: sum(r["label"] == label for r in rows) for label in ("cartoon", "photo")}
     sources = len({r["source"] for r in rows})
     print(f"train set: {counts['cartoon']} cartoons, {counts['photo']} photos from {sources} sources in {out}",
@@ -272,16 +262,10 @@ def _fill(staging: Path, roots: dict[str, Path]) -> list[dict[str, str]]:
                 suffix = path.suffix.lower() if not where or suffix_of(data) == "" else suffix_of(data)
                 stem = re.sub(r"[^A-Za-z0-9._-]+", "-", f"{package.source.split('/')[-1].split('-')[0]}__{path.stem}")
                 stem += f"_{where.split('=')[1].replace(',', '_')}" if where else ""
-                name, n = stem + suffix, 1
-                while name in names:
-                    n += 1
-                    name = f"{stem}-{n}{suffix}"
-                names.add(name)
-                (staging / pick.label).mkdir(exist_ok=True)
-                (staging / pick.label / name).write_bytes(data)
+                file = store(staging, pick.label, stem, suffix, data, names)
                 rows.append(
                     {
-                        "file": f"{pick.label}/{name}",
+                        "file": file,
                         "label": pick.label,
                         "source": package.source,
                         "group": f"{package.source}:{origin}",

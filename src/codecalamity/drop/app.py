@@ -106,7 +106,7 @@ def create_app(config: DropConfig, *, on_activity: ActivityHook | None = None) -
         inbox.recover()
         inbox.expire()
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(_sweep, inbox, config.sweep_interval)
+            tasks.start_soon(_sweep, inbox, config.sweep_every)
             yield {}
             tasks.cancel_scope.cancel()
         ledger.close()

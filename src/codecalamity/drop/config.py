@@ -43,6 +43,11 @@ class DropConfig:
     page_mode: str = "tus"
 
     @property
+    def sweep_every(self) -> float:
+        """Seconds between expiry sweeps: ``sweep_interval``, or less with a short ``partial_ttl``."""
+        return max(0.5, min(self.sweep_interval, self.partial_ttl / 4))
+
+    @property
     def max_size(self) -> int:
         """The largest upload accepted, in bytes."""
         return self.max_size_mb * MIB

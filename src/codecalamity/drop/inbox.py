@@ -233,6 +233,12 @@ class Inbox:
                     continue
                 self.forget(upload)
                 removed += 1
+        # partial files with no ledger row: a server killed between creating the file and recording the upload,
+        # or while a plain (non-chunked) upload was streaming, which is recorded only once it is whole
+        for upload_id in self.storage.idle_partials(now - self.config.partial_ttl):
+            if self.ledger.get(upload_id) is None and not self.owners.busy(upload_id):
+                self.storage.discard_partial(upload_id)
+                removed += 1
         if self.config.keep is not None:
             for upload in self.ledger.stale("done", now - self.config.keep, column="finished"):
                 self.forget(upload)

@@ -52,6 +52,9 @@ class Storage(Protocol):
     def discard_partial(self, upload_id: str) -> None:
         """Remove partial content (missing is fine)."""
 
+    def idle_partials(self, before: float) -> list[str]:
+        """The ids of partial contents last written before ``before`` (seconds since the epoch)."""
+
     def remove(self, key: str) -> None:
         """Remove a stored file (missing is fine)."""
 

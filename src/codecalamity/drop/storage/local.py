@@ -159,6 +159,17 @@ class LocalStorage:
     def discard_partial(self, upload_id: str) -> None:
         self._partial(upload_id).unlink(missing_ok=True)
 
+    def idle_partials(self, before: float) -> list[str]:
+        ids = []
+        for entry in os.scandir(self.chunks):
+            name, dot, ext = entry.name.rpartition(".")
+            try:
+                if dot and ext == "part" and entry.stat().st_mtime < before:
+                    ids.append(name)
+            except FileNotFoundError:
+                continue
+        return ids
+
     def remove(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)
 

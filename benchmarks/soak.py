@@ -24,7 +24,6 @@ import base64
 import contextlib
 import hashlib
 import math
-import os
 import random
 import shutil
 import signal
@@ -113,7 +112,7 @@ class Server:
         self.generation += 1
         cmd = [sys.executable, "-m", "codecalamity", "drop", "-p", str(self.port), "-a", "--reserve", "0"]
         cmd += ["-s", str(self.root / "storage"), "-c", str(self.root / "chunks"), "--partial-ttl", f"{self.ttl}s"]
-        log = open(self.root / f"server-{self.generation}.log", "wb")  # noqa: SIM115 (kept open for the server)
+        log = open(self.root / f"server-{self.generation}.log", "wb")  # kept open for the server
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=self.root)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -161,17 +160,16 @@ class Client:
 
     def body(self, data: memoryview) -> Iterator[bytes]:
         """The request body in 256 KiB pieces, cut after a random part of it for --cut of the requests."""
-        cut_at = len(data) + 1
+        cut_at = len(data) + 1  # no cut
         if len(data) >= 2 and self.rng.random() < self.args.cut:
             cut_at = self.rng.randrange(1, len(data))
             self.stats.add("requests cut mid-body")
         step = 256 * 1024
-        for pos in range(0, len(data), step):
-            piece = data[pos : min(pos + step, cut_at)]
-            if piece:
-                yield bytes(piece)
-            if pos + step >= cut_at:
-                raise Cut()
+        end = min(len(data), cut_at)
+        for pos in range(0, end, step):
+            yield bytes(data[pos : min(pos + step, end)])
+        if cut_at <= len(data):
+            raise Cut()
 
     def retrying(self, what: str, call: Callable[[], httpx.Response], ok: tuple[int, ...]) -> httpx.Response:
         """Send until the reply is one of ``ok``; transport errors, cuts, 5xx, 408 and 409 are retried."""
@@ -343,6 +341,7 @@ class Client:
             data = self.pool[start : start + size]
             name = self.rng.choice(NAMES + (TUS_ONLY_NAMES if protocol.startswith("tus") else []))
             abandon = protocol != "plain" and protocol != "tus-parallel" and self.rng.random() < 0.03 and size > 1
+            result: dict[str, str] | None
             try:
                 if protocol == "plain":
                     result = self.plain(name, data)

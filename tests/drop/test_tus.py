@@ -46,6 +46,8 @@ def test_options_discovery(server: Server) -> None:
         "termination",
         "checksum",
         "expiration",
+        "creation-defer-length",
+        "concatenation",
     }
     assert "sha1" in response.headers["tus-checksum-algorithm"]
     assert int(response.headers["tus-max-size"]) > 0
@@ -152,7 +154,16 @@ def test_termination_and_expiry_headers(server: Server) -> None:
 
 @pytest.mark.parametrize(
     "headers",
-    [{"Upload-Length": "-1"}, {"Upload-Length": "abc"}, {"Upload-Metadata": "filename !!notbase64"}, {}],
+    [
+        {"Upload-Length": "-1"},
+        {"Upload-Length": "abc"},
+        {"Upload-Length": "1" * 40},
+        {"Upload-Metadata": "filename !!notbase64"},
+        {},
+        {"Upload-Defer-Length": "0"},
+        {"Upload-Defer-Length": "1", "Upload-Length": "10"},
+        {"Upload-Length": "10", "Upload-Concat": "whole"},
+    ],
 )
 def test_bad_creation_requests_are_400(server: Server, headers: dict[str, str]) -> None:
     base = {**TUS, "Upload-Length": "10"} if "Upload-Length" not in headers and headers else dict(TUS)

@@ -1,5 +1,6 @@
-"""The tus 1.0 resumable-upload protocol under ``/files/``: core, creation, creation-with-upload, termination,
-checksum and expiration, on the same storage, limits, auth, dedup and expiry as the Dropzone path.
+"""The tus 1.0 resumable-upload protocol under ``/files/``: core, creation, creation-with-upload,
+creation-defer-length, termination, checksum, expiration and concatenation (see :mod:`codecalamity.drop.concat`),
+on the same storage, limits, auth, dedup and expiry as the Dropzone path.
 
 https://tus.io/protocols/resumable-upload
 """
@@ -22,6 +23,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from codecalamity.drop import concat
 from codecalamity.drop.auth import PasswordGate
 from codecalamity.drop.chunks import Owners, disk_error, parse_upload_id
 from codecalamity.drop.errors import BadRequest, DropError, TooLarge
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 VERSION = "1.0.0"
-EXTENSIONS = "creation,creation-with-upload,termination,checksum,expiration"
+EXTENSIONS = "creation,creation-with-upload,creation-defer-length,termination,checksum,expiration,concatenation"
 CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "md5": hashlib.md5}
 OFFSET_STREAM = "application/offset+octet-stream"
 RUNNING_MAX = 1024
@@ -114,14 +116,18 @@ class Tus:
         return self._delete(upload_id)
 
     async def _create(self, request: Request) -> Response:
-        raw_length = request.headers.get("upload-length")
-        if raw_length is None:
-            raise BadRequest("Upload-Length is required (deferred length is not supported)")
-        if not raw_length.isdigit():
-            raise BadRequest("Upload-Length must be a non-negative integer")
-        length = int(raw_length)
-        if length > self.inbox.config.max_size:
-            raise TooLarge(f"upload is {length} bytes, the limit is {self.inbox.config.max_size}")
+        role = request.headers.get("upload-concat")
+        if role is not None and role.startswith("final;"):
+            return await self._create_final(request, role)
+        if role not in (None, "partial"):
+            raise BadRequest("Upload-Concat must be 'partial' or 'final;<upload URLs>'")
+        raw_length, defer = request.headers.get("upload-length"), request.headers.get("upload-defer-length")
+        if raw_length is None and defer != "1":
+            raise BadRequest("Upload-Length (or Upload-Defer-Length: 1) is required")
+        if raw_length is not None and defer is not None:
+            raise BadRequest("send Upload-Length or Upload-Defer-Length, not both")
+        deferred = raw_length is None
+        length = 0 if raw_length is None else self._length(raw_length)
         metadata = request.headers.get("upload-metadata", "")
         name = display_name(_metadata(metadata).get("filename", "") or "upload")
         upload_id = str(uuid.uuid4())
@@ -130,55 +136,112 @@ class Tus:
             self.inbox.storage.prepare(upload_id, length)
         except OSError as err:
             raise disk_error(err) from err
-        upload = self.inbox.ledger.tus_create(upload_id, name, length, metadata)
+        upload = self.inbox.ledger.tus_create(upload_id, name, length, metadata, role, deferred)
         headers = {"Location": f"/files/{upload_id}", **self._expires()}
         if request.headers.get("content-type") == OFFSET_STREAM:  # creation-with-upload
-            response = await self._patch(request, upload_id, created=upload)
+            response = await self._patch(request, upload_id, created=(upload, role, deferred))
             headers.update({k: v for k, v in response.headers.items() if k.lower().startswith("upload-")})
-        elif length == 0:
+        elif length == 0 and not deferred and role is None:
             headers.update(await self._complete(upload_id, 0))
         return Response(status_code=201, headers=self._headers(headers))
+
+    async def _create_final(self, request: Request, role: str) -> Response:
+        if "upload-length" in request.headers or "upload-defer-length" in request.headers:
+            raise BadRequest("a final upload's length is the sum of its parts: send no Upload-Length")
+        part_ids = concat.parse_final(role, request.headers.get("host"))
+        upload_id = concat.final_id(part_ids)
+        found = self.inbox.ledger.tus_get(upload_id)
+        if found is not None:  # asked again (the first reply was lost): the same final upload
+            upload, offset, _ = found
+            headers = self._done_headers(upload.state, upload.sha256, upload.token)
+            if upload.state == "partial" and offset == upload.size:
+                headers = await self._complete(upload_id, upload.size)
+        else:
+            parts = concat.check_parts(self.inbox, part_ids)
+            metadata = request.headers.get("upload-metadata", "")
+            name = _metadata(metadata).get("filename", "")
+            if not name:  # tus-js-client puts the file's metadata on the final upload; others may put it on parts
+                name = _metadata(self.inbox.ledger.tus_get(part_ids[0])[2]).get("filename", "")  # type: ignore[index]
+            status = await concat.join(self.inbox, upload_id, parts, display_name(name or "upload"), metadata)
+            headers = self._done_headers(status["state"], status.get("sha256"), status.get("token"))
+        headers["Location"] = f"/files/{upload_id}"
+        return Response(status_code=201, headers=self._headers(headers))
+
+    def _length(self, raw: str) -> int:
+        if not raw.isdigit() or len(raw) > 19:
+            raise BadRequest("Upload-Length must be a non-negative integer")
+        length = int(raw)
+        if length > self.inbox.config.max_size:
+            raise TooLarge(f"upload is {length} bytes, the limit is {self.inbox.config.max_size}")
+        return length
 
     def _head(self, upload_id: str) -> Response:
         found = self.inbox.ledger.tus_get(upload_id)
         if found is None:
             raise DropError(404, "no such upload")
         upload, offset, metadata = found
-        headers = {
-            "Upload-Offset": str(offset),
-            "Upload-Length": str(upload.size),
-            **self._done_headers(upload.state, upload.sha256, upload.token),
-        }
+        role, deferred = self.inbox.ledger.tus_extras(upload_id)
+        headers = {"Upload-Offset": str(offset), **self._done_headers(upload.state, upload.sha256, upload.token)}
+        if deferred:
+            headers["Upload-Defer-Length"] = "1"
+        else:
+            headers["Upload-Length"] = str(upload.size)
+        if role is not None:
+            headers["Upload-Concat"] = role
         if metadata:
             headers["Upload-Metadata"] = metadata
         return Response(status_code=200, headers=self._headers(headers))
 
-    async def _patch(self, request: Request, upload_id: str, created: Upload | None = None) -> Response:
-        """Append the body at the upload's offset; ``created`` is the upload that this very request created."""
+    async def _patch(
+        self, request: Request, upload_id: str, created: tuple[Upload, str | None, bool] | None = None
+    ) -> Response:
+        """Append the body at the upload's offset; ``created`` is the upload (with its concatenation role and
+        whether its length is deferred) that this very request created."""
         if request.headers.get("content-type") != OFFSET_STREAM:
             raise DropError(415, f"PATCH needs Content-Type: {OFFSET_STREAM}")
         raw_offset: str | None = "0"
         if created is not None:
-            upload, offset = created, 0
+            (upload, role, deferred), offset = created, 0
         else:
             found = self.inbox.ledger.tus_get(upload_id)
             if found is None:
                 raise DropError(404, "no such upload")
             upload, offset, _ = found
+            role, deferred = self.inbox.ledger.tus_extras(upload_id)
             raw_offset = request.headers.get("upload-offset")
+        if role is not None and role.startswith("final;"):
+            raise DropError(403, "a final upload is made of its parts; it takes no PATCH")
         if raw_offset is None or not raw_offset.isdigit():
             raise BadRequest("Upload-Offset is required")
         if int(raw_offset) != offset:
             raise DropError(409, f"Upload-Offset {raw_offset} does not match the server's {offset}")
         if upload.state != "partial":
             raise DropError(409 if offset == upload.size else 410, f"upload is {upload.state}")
+        size: int | None = upload.size
+        raw_length = request.headers.get("upload-length")
+        if deferred and raw_length is not None:  # creation-defer-length: the length, at last
+            size = self._length(raw_length)
+            if size < offset:
+                raise BadRequest(f"Upload-Length {size} is less than the {offset} bytes already received")
+            self.inbox.check_space(size - offset)
+            try:
+                self.inbox.storage.resize(upload_id, size)
+            except OSError as err:
+                raise disk_error(err) from err
+            self.inbox.ledger.tus_set_length(upload_id, size)
+        elif deferred:
+            size = None
+        elif raw_length is not None and raw_length != str(upload.size):
+            raise BadRequest(f"this upload's length is {upload.size}; it cannot change")
+        limit = self.inbox.config.max_size if size is None else size
         checksum = _checksum(request.headers.get("upload-checksum"))
         key = (upload_id, -1)
         self.owners.take(key, request)
         writer = self.inbox.storage.writer(upload_id)
         running = self.running.get(upload_id)
-        sha = running[1] if running is not None and running[0] == offset else None
-        if sha is None and offset == 0:
+        # a copy: bytes this request hashes count only once committed (not after a 460, a 413 or a newer PATCH)
+        sha = running[1].copy() if running is not None and running[0] == offset else None
+        if sha is None and offset == 0 and role is None:  # a part's hash is no use: the final is hashed whole
             sha = hashlib.sha256()
         position = committed = offset
         self.inbox.bump(+1)
@@ -186,8 +249,8 @@ class Tus:
             async for piece in body_pieces(request, self.inbox.config.timeout):
                 if not self.owners.owns(key, request):
                     raise DropError(409, "superseded by a newer PATCH for this upload")
-                if position + len(piece) > upload.size:
-                    raise TooLarge("more bytes than Upload-Length")
+                if position + len(piece) > limit:
+                    raise TooLarge("more bytes than Upload-Length" if size is not None else "over the size limit")
                 try:
                     writer.write_at(position, piece)
                 except OSError as err:
@@ -213,8 +276,8 @@ class Tus:
             raise TusError(460, "Checksum Mismatch")
         self._commit(upload_id, position, sha)
         headers = {"Upload-Offset": str(position), **self._expires()}
-        if position == upload.size:
-            headers.update(await self._complete(upload_id, upload.size))
+        if position == size and role is None:
+            headers.update(await self._complete(upload_id, size))
         return Response(status_code=204, headers=self._headers(headers))
 
     def _commit(self, upload_id: str, position: int, sha: Any) -> None:
@@ -249,6 +312,8 @@ class Tus:
         found = self.inbox.ledger.tus_get(upload_id)
         if found is None:
             raise DropError(404, "no such upload")
+        if found[0].state == "finishing":
+            raise DropError(409, "the upload is being finished or joined; it cannot be removed now")
         if self.owners.busy(upload_id):
             self.owners.release((upload_id, -1), None)
         self.running.pop(upload_id, None)

@@ -49,7 +49,18 @@ CREATE TABLE IF NOT EXISTS tus (
     offset    INTEGER NOT NULL,
     metadata  TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tus_ext (
+    upload_id TEXT PRIMARY KEY REFERENCES uploads(id) ON DELETE CASCADE,
+    concat    TEXT,
+    deferred  INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
 """
+# tus_ext: only for tus uploads that use an extension. concat is 'partial' or the final's 'final;<id> <id> ...';
+# deferred is 1 while the length is unknown (creation-defer-length; uploads.size is 0 until then).
+
+
+class _Refused(Exception):
+    """Rolls a transaction back when one of its conditions does not hold."""
 
 
 class SqliteLedger:
@@ -183,8 +194,11 @@ class SqliteLedger:
 
     # tus -------------------------------------------------------------------------------------------------
 
-    def tus_create(self, upload_id: str, name: str, size: int, metadata: str) -> Upload:
-        """Record a new tus upload (offset 0) and return it as recorded."""
+    def tus_create(
+        self, upload_id: str, name: str, size: int, metadata: str, concat: str | None = None, deferred: bool = False
+    ) -> Upload:
+        """Record a new tus upload (offset 0) and return it as recorded; ``concat`` and ``deferred`` as in
+        :meth:`tus_extras`."""
         now = time.time()
         upload = Upload(upload_id, name, size, max(size, 1), 1, "partial", None, None, None, now, now, None)
         with self._tx() as db:
@@ -194,6 +208,10 @@ class SqliteLedger:
                 (upload_id, name, size, upload.chunk_size, now, now),
             )
             db.execute("INSERT INTO tus (upload_id, offset, metadata) VALUES (?, 0, ?)", (upload_id, metadata))
+            if concat is not None or deferred:
+                db.execute(
+                    "INSERT INTO tus_ext (upload_id, concat, deferred) VALUES (?, ?, ?)", (upload_id, concat, deferred)
+                )
         return upload
 
     def tus_get(self, upload_id: str) -> tuple[Upload, int, str] | None:
@@ -214,6 +232,55 @@ class SqliteLedger:
         with self._tx() as db:
             db.execute("UPDATE tus SET offset = ? WHERE upload_id = ?", (offset, upload_id))
             db.execute("UPDATE uploads SET updated = ? WHERE id = ?", (time.time(), upload_id))
+
+    # tus extensions: concatenation and creation-defer-length ------------------------------------------------
+
+    def tus_extras(self, upload_id: str) -> tuple[str | None, bool]:
+        """A tus upload's concatenation role (None, ``partial`` or ``final;<ids>``) and whether its length is
+        still deferred."""
+        with self._lock:
+            row = self._db.execute("SELECT concat, deferred FROM tus_ext WHERE upload_id = ?", (upload_id,)).fetchone()
+        return (None, False) if row is None else (row[0], bool(row[1]))
+
+    def tus_set_length(self, upload_id: str, size: int) -> None:
+        """Give a deferred-length upload its length."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE uploads SET size = ?, chunk_size = ?, updated = ? WHERE id = ?",
+                (size, max(size, 1), time.time(), upload_id),
+            )
+            db.execute("UPDATE tus_ext SET deferred = 0 WHERE upload_id = ?", (upload_id,))
+
+    def tus_claim(self, part_ids: list[str]) -> bool:
+        """Move complete partial uploads to ``finishing`` for one final upload: all of them, or none (False)."""
+        try:
+            with self._tx() as db:
+                for part_id in part_ids:
+                    changed = db.execute(
+                        "UPDATE uploads SET state = 'finishing', updated = ? WHERE id = ? AND state = 'partial'"
+                        " AND size = (SELECT offset FROM tus WHERE upload_id = ?) AND EXISTS (SELECT 1 FROM tus_ext"
+                        " WHERE upload_id = ? AND concat = 'partial' AND deferred = 0)",
+                        (time.time(), part_id, part_id, part_id),
+                    ).rowcount
+                    if changed != 1:
+                        raise _Refused(part_id)
+        except _Refused:
+            return False
+        return True
+
+    def tus_join(self, final_id: str, name: str, size: int, metadata: str, concat: str, part_ids: list[str]) -> None:
+        """Record a final upload whose bytes are all there (joined from ``part_ids``), and forget the parts."""
+        now = time.time()
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO uploads (id, name, size, chunk_size, chunk_count, state, created, updated)"
+                " VALUES (?, ?, ?, ?, 1, 'partial', ?, ?)",
+                (final_id, name, size, max(size, 1), now, now),
+            )
+            db.execute("INSERT INTO tus (upload_id, offset, metadata) VALUES (?, ?, ?)", (final_id, size, metadata))
+            db.execute("INSERT INTO tus_ext (upload_id, concat, deferred) VALUES (?, ?, 0)", (final_id, concat))
+            db.execute("INSERT INTO chunks (upload_id, idx, size, sha256) VALUES (?, 0, ?, '')", (final_id, size))
+            db.executemany("DELETE FROM uploads WHERE id = ?", [(part_id,) for part_id in part_ids])
 
     # blobs -----------------------------------------------------------------------------------------------
 

@@ -28,6 +28,9 @@ class Storage(Protocol):
     def prepare(self, upload_id: str, size: int) -> None:
         """Make room for an upload of ``size`` bytes (idempotent)."""
 
+    def resize(self, upload_id: str, size: int) -> None:
+        """Make the partial content exactly ``size`` bytes, reserved (a deferred length has become known)."""
+
     def writer(self, upload_id: str) -> ChunkWriter:
         """A writer into the upload's partial content."""
 
@@ -39,6 +42,10 @@ class Storage(Protocol):
 
         ``known`` is a hash computed while the bytes arrived in order; then the content is not read again.
         """
+
+    def concatenate(self, upload_id: str, parts: list[tuple[str, int]]) -> None:
+        """Make the partial content of ``upload_id`` the complete partial contents ``(id, size)`` in order, flushed
+        to disk; the parts stay (idempotent: a second call after a crash starts again)."""
 
     def place(self, upload_id: str, name: str) -> str:
         """Publish the partial content under a new, unused name derived from ``name``; return its key."""

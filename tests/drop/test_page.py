@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import shutil
 import sqlite3
@@ -92,3 +93,34 @@ def test_upload_through_the_real_page(serve: Callable[..., Server], page: Any, t
     # the list survives a reload (this browser's own uploads), still as text
     page.reload()
     assert page.locator("#uploaded td.name").inner_text() == HOSTILE
+
+
+def test_tus_js_client_parallel_uploads_become_one_file(serve: Callable[..., Server], page: Any) -> None:
+    server = serve("-a")
+    data = hashlib.shake_256(b"parallel").digest(1_000_003)
+    concat: list[str] = []
+    page.on("request", lambda r: concat.append(r.headers.get("upload-concat", "")) if r.method == "POST" else None)
+    page.goto(server.url)
+    page.wait_for_function("typeof tus !== 'undefined'")
+    result = page.evaluate(
+        """async (b64) => {
+          const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+          const file = new File([bytes], "parallel.bin");
+          return await new Promise((resolve, reject) => {
+            const upload = new tus.Upload(file, {
+              endpoint: "/files/",
+              parallelUploads: 4,
+              metadata: { filename: file.name },
+              onError: (err) => reject(String(err)),
+              onSuccess: (done) => resolve({ sha: done.lastResponse.getHeader("Upload-Sha256") }),
+            });
+            upload.start();
+          });
+        }""",
+        base64.b64encode(data).decode(),
+    )
+    assert result["sha"] == hashlib.sha256(data).hexdigest()
+    assert concat[:4] == ["partial"] * 4  # four parts, sent at once, then the final upload naming them
+    assert len(concat) == 5 and concat[4].startswith("final;") and len(concat[4].split()) == 4
+    assert server.stored_files() == {"parallel.bin": data}
+    assert list(server.chunks.iterdir()) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -97,3 +98,51 @@ def test_password(serve: Callable[..., Server], tmp_path: Path) -> None:
     allowed = _send(server, str(path), "--password", "pw", state=tmp_path / "s.json")
     assert allowed.returncode == 0
     assert server.stored_files() == {"a.txt": b"secret stuff"}
+
+
+def _joined_parts(server: Server) -> list[int]:
+    """How many parts each final (concatenated) upload on the server was joined from."""
+    with sqlite3.connect(server.storage / ".calamity-drop.sqlite3") as db:
+        rows = db.execute("SELECT concat FROM tus_ext WHERE concat LIKE 'final;%'").fetchall()
+    return [len(row[0].split()) for row in rows]
+
+
+def test_one_big_file_over_several_streams(server: Server, tmp_path: Path) -> None:
+    data = os.urandom(65 * 1024 * 1024 + 3)
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    small = tmp_path / "small.bin"  # under 64 MiB: one stream whatever --streams says
+    small.write_bytes(b"tiny")
+    result = _send(server, str(path), str(small), "--streams", "4", state=tmp_path / "s.json")
+    assert result.returncode == 0, result.stderr
+    assert hashlib.sha256(data).hexdigest() in result.stdout
+    assert server.stored_files() == {"big.bin": data, "small.bin": b"tiny"}
+    assert _joined_parts(server) == [4]
+    assert list(server.chunks.iterdir()) == []
+
+
+def test_resumes_an_interrupted_multi_stream_send(server: Server, tmp_path: Path) -> None:
+    data = os.urandom(64 * 1024 * 1024)
+    path = tmp_path / "parts.bin"
+    path.write_bytes(data)
+    state = tmp_path / "state.json"
+    env = {**os.environ, "CALAMITY_SEND_STATE": str(state)}
+    cmd = [*CALAMITY, "drop", "send", str(path), "--to", server.url, "--streams", "3", "--limit-rate", "16M"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    sent = 0
+    while time.monotonic() < deadline and sent < 8 * 1024 * 1024:
+        if state.exists() and "parts " in state.read_text():
+            urls = state.read_text().split("parts ")[1].split('"')[0].split()
+            sent = sum(int(httpx.head(u, headers={"Tus-Resumable": "1.0.0"}).headers["upload-offset"]) for u in urls)
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    assert sent > 0 and server.stored_files() == {}
+
+    result = _send(server, str(path), "--streams", "3", state=state)
+    assert result.returncode == 0, result.stderr
+    assert 0 < int(result.stdout.split("resumed at ")[1].split()[0]) < len(data)
+    assert server.stored_files() == {"parts.bin": data}
+    assert _joined_parts(server) == [3]
+    assert "parts " not in state.read_text()

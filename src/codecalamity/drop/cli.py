@@ -225,6 +225,13 @@ def _rate(ctx: click.Context, param: click.Parameter, value: str | None) -> floa
 @click.option("--password", default=None, help=f"Password for the server (or set {PASSWORD_ENV}).")
 @click.option("-j", "--parallel", default=4, show_default=True, type=click.IntRange(1, 64), help="Files in flight.")
 @click.option("--limit-rate", default=None, callback=_rate, help="Bandwidth limit for all files, e.g. 20M (bytes/s).")
+@click.option(
+    "--streams",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 16),
+    help="Connections for each file of 64 MiB or more (parts joined by the server; pays on a slow link only).",
+)
 @click.pass_context
 def send(
     ctx: click.Context,
@@ -233,6 +240,7 @@ def send(
     password: str | None,
     parallel: int,
     limit_rate: float | None,
+    streams: int,
 ) -> None:
     """Upload FILES to a drop server over tus: parallel, resumable, sha256-checked."""
     import sys
@@ -244,7 +252,7 @@ def send(
         raise UsageError(f"--to must be an http(s) URL, got {server!r}")
     secret = password if password is not None else os.environ.get(PASSWORD_ENV) or None
     state = ResumeState(Path(os.environ.get("CALAMITY_SEND_STATE") or ResumeState.default_path()))
-    sender = Sender(server, secret, state, limit_rate)
+    sender = Sender(server, secret, state, limit_rate, streams)
     paths = list(files)
     try:
         with progress(transfer=True, disable=not sys.stderr.isatty()) as bar:

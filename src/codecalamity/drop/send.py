@@ -29,6 +29,10 @@ SMALL = 8 * 1024 * 1024
 # Files up to this size are sent in the creating request itself.
 TUS = {"Tus-Resumable": "1.0.0"}
 RETRIES = 5
+PARTS = "parts"
+# How a file sent over several streams is remembered for resuming: "parts <url> <url> ..."
+PARTS_MIN = 64 * 1024 * 1024
+# Files smaller than this go over one stream even with --streams: a part's request costs more than it saves.
 
 
 class SendError(CalamityError):
@@ -111,10 +115,12 @@ def _metadata(path: Path) -> str:
     return "filename " + base64.b64encode(path.name.encode()).decode()
 
 
-def _blocks(path: Path, offset: int, sha: Any, progress: Callable[[int], None], limit: RateLimit) -> Iterator[bytes]:
+def _blocks(
+    path: Path, offset: int, sha: Any, progress: Callable[[int], None], limit: RateLimit, end: int | None = None
+) -> Iterator[bytes]:
     with open(path, "rb") as f:
         f.seek(offset)
-        while block := f.read(BLOCK):
+        while block := f.read(BLOCK if end is None else min(BLOCK, end - f.tell())):
             limit.take(len(block))
             if sha is not None:
                 sha.update(block)
@@ -145,10 +151,15 @@ class Sender:
         Where unfinished uploads are remembered.
     limit
         Optional bandwidth limit, bytes per second, for all files together.
+    streams
+        Connections for one big file (tus concatenation: parts sent at once, joined by the server).
     """
 
-    def __init__(self, server: str, password: str | None, state: ResumeState, limit: float | None = None) -> None:
+    def __init__(
+        self, server: str, password: str | None, state: ResumeState, limit: float | None = None, streams: int = 1
+    ) -> None:
         self.server = server.rstrip("/") + "/"
+        self.streams = streams
         self.files_url = self.server + "files/"
         self.state = state
         self.limit = RateLimit(limit)
@@ -169,6 +180,8 @@ class Sender:
         size = path.stat().st_size
         key = ResumeState.key(path, self.server)
         url = self.state.get(key)
+        if self.streams > 1 and size >= PARTS_MIN or url is not None and url.startswith(PARTS):
+            return self._send_parts(path, size, key, progress)
         offset = self._offset(url) if url else None
         if url is None or offset is None:
             if size <= SMALL:
@@ -195,6 +208,61 @@ class Sender:
         local = (sha if sha is not None else _file_sha256(path, size)).hexdigest()
         return self._verified(path, response, local, resumed_at)
 
+    def _send_parts(self, path: Path, size: int, key: str, progress: Callable[[int], None]) -> Sent:
+        """One file as ``streams`` partial uploads sent at once, then a final upload that joins them."""
+        saved = self.state.get(key)
+        urls = saved.split()[1:] if saved is not None and saved.startswith(PARTS) else []
+        count = len(urls) or self.streams
+        bounds = [size * i // count for i in range(count + 1)]
+        ranges = list(zip(bounds, bounds[1:], strict=False))
+        if not urls:
+            urls = [self._create(path, end - start, partial=True) for start, end in ranges]
+            self.state.put(key, " ".join([PARTS, *urls]))
+        offsets = [self._offset(url) for url in urls]
+        if None in offsets:  # the server forgot a part (expired): start again
+            self.state.put(key, None)
+            return self._send_parts(path, size, key, progress)
+        resumed_at = sum(o or 0 for o in offsets)
+        progress(resumed_at)
+        with ThreadPoolExecutor(len(urls) + 1) as pool:
+            whole = pool.submit(_file_sha256, path, size)  # beside the uploads: parts' hashes do not combine
+            sent = [
+                pool.submit(self._send_range, url, path, start, end - start, offset or 0, progress)
+                for url, (start, end), offset in zip(urls, ranges, offsets, strict=True)
+            ]
+            for future in sent:
+                future.result()
+            local = whole.result().hexdigest()
+        response = self.client.post(
+            self.files_url,
+            headers={
+                **TUS,
+                "Upload-Concat": "final;" + " ".join(httpx.URL(url).path for url in urls),
+                "Upload-Metadata": _metadata(path),
+            },
+        )
+        self._check(response, 201)
+        self.state.put(key, None)
+        return self._verified(path, response, local, resumed_at)
+
+    def _send_range(
+        self, url: str, path: Path, start: int, size: int, offset: int, progress: Callable[[int], None]
+    ) -> None:
+        """Send bytes ``start + offset`` to ``start + size`` of the file into one partial upload, resuming."""
+        for attempt in range(RETRIES + 1):
+            try:
+                self._patch(url, path, offset, size, None, progress, start=start)
+                return
+            except (httpx.TransportError, SendError) as err:
+                if attempt == RETRIES:
+                    raise SendError(f"gave up after {RETRIES} retries: {err}") from err
+                time.sleep(min(8.0, 0.5 * 2**attempt))
+                new_offset = self._offset(url)
+                if new_offset is None:
+                    raise SendError("the server forgot a part of this upload") from err
+                progress(new_offset - offset)
+                offset = new_offset
+
     def _send_small(self, path: Path, size: int, progress: Callable[[int], None]) -> Sent:
         data = path.read_bytes()
         self.limit.take(len(data))
@@ -219,10 +287,11 @@ class Sender:
         download = response.headers.get("upload-download", "")
         return Sent(path, True, local, resumed_at, self.server.rstrip("/") + download if download else "")
 
-    def _create(self, path: Path, size: int) -> str:
-        response = self.client.post(
-            self.files_url, headers={**TUS, "Upload-Length": str(size), "Upload-Metadata": _metadata(path)}
-        )
+    def _create(self, path: Path, size: int, partial: bool = False) -> str:
+        headers = {**TUS, "Upload-Length": str(size), "Upload-Metadata": _metadata(path)}
+        if partial:
+            headers["Upload-Concat"] = "partial"
+        response = self.client.post(self.files_url, headers=headers)
         self._check(response, 201)
         return str(httpx.URL(self.files_url).join(response.headers["location"]))
 
@@ -234,13 +303,20 @@ class Sender:
         return int(response.headers["upload-offset"])
 
     def _patch(
-        self, url: str, path: Path, offset: int, size: int, sha: Any, progress: Callable[[int], None]
+        self,
+        url: str,
+        path: Path,
+        offset: int,
+        size: int,
+        sha: Any,
+        progress: Callable[[int], None],
+        start: int = 0,
     ) -> httpx.Response:
         if offset == size:
             return self.client.head(url, headers=TUS)
         response = self.client.patch(
             url,
-            content=_blocks(path, offset, sha, progress, self.limit),
+            content=_blocks(path, start + offset, sha, progress, self.limit, start + size),
             headers={
                 **TUS,
                 "Upload-Offset": str(offset),

@@ -43,7 +43,7 @@ test: lint pytest
 bench: $(STAMP)
 	$(BIN)/python -m pip install -q -c requirements-lock.txt --no-build-isolation -e '.[dev,bench]'
 	@bash scripts/system-deps.sh --bench
-	@for b in images cpu_paint upload; do [ -f benchmarks/$$b.py ] || continue; \
+	@for b in images cpu_paint upload soak; do [ -f benchmarks/$$b.py ] || continue; \
 		echo "== benchmarks/$$b.py"; $(BIN)/python benchmarks/$$b.py || exit 1; done
 
 clean:

@@ -155,6 +155,7 @@ class Client:
         self.rng = random.Random(args.seed * 1000 + n)
         self.server, self.pool, self.stats, self.args = server, pool, stats, args
         self.http = httpx.Client(timeout=httpx.Timeout(120.0, connect=5.0))
+        self.interrupted = False
 
     # requests ----------------------------------------------------------------------------------------------
 
@@ -178,12 +179,14 @@ class Client:
             try:
                 response = call()
             except (httpx.TransportError, Cut) as err:
+                self.interrupted = True
                 self.stats.add("retries after a cut" if isinstance(err, Cut) else "retries after a dropped connection")
                 time.sleep(min(0.05 * (attempt + 1), 0.5))
                 continue
             if response.status_code in ok:
                 return response
             if response.status_code >= 500 or response.status_code in (408, 409, 423, 460):
+                self.interrupted = True
                 self.stats.add(f"retries after HTTP {response.status_code}")
                 time.sleep(min(0.05 * (attempt + 1), 0.5))
                 continue
@@ -286,6 +289,7 @@ class Client:
                     raise RuntimeError(f"tus PATCH: HTTP {last.status_code} {last.text[:200]}")
             except (httpx.TransportError, Cut):
                 pass
+            self.interrupted = True
             self.stats.add("tus resumes (HEAD, then PATCH from the offset)")
             time.sleep(0.05)
             last = self.retrying("tus HEAD", lambda: self.http.head(url, headers=TUS), (200,))
@@ -315,12 +319,8 @@ class Client:
                 self.server.url + "files/",
                 headers={**TUS, "Upload-Concat": "final;" + " ".join(urls), "Upload-Metadata": meta},
             ),
-            (201, 400),
+            (201,),
         )
-        if final.status_code == 400:
-            # a final whose creation reply was lost already consumed the parts: it exists, but we lost its URL
-            self.stats.add("tus finals retried after their parts were used")
-            return None
         return {"sha256": final.headers.get("upload-sha256", ""), "token": final.headers.get("upload-token", "")}
 
     # the loop ----------------------------------------------------------------------------------------------
@@ -342,6 +342,7 @@ class Client:
             name = self.rng.choice(NAMES + (TUS_ONLY_NAMES if protocol.startswith("tus") else []))
             abandon = protocol != "plain" and protocol != "tus-parallel" and self.rng.random() < 0.03 and size > 1
             result: dict[str, str] | None
+            self.interrupted = False
             try:
                 if protocol == "plain":
                     result = self.plain(name, data)
@@ -353,6 +354,8 @@ class Client:
                     result = self.tus_parallel(name, data)
             except RuntimeError as err:
                 self.stats.problem(f"{protocol} {size} bytes {name!r}: {err}")
+                if self.interrupted:
+                    self.stats.add("interrupted uploads NOT completed")
                 continue
             if abandon:
                 self.stats.add("abandoned on purpose, half sent")
@@ -361,6 +364,8 @@ class Client:
                 continue
             expected = hashlib.sha256(data).hexdigest()
             self.stats.add(f"stored: {protocol}")
+            if self.interrupted:
+                self.stats.add("interrupted uploads resumed to completion")
             if result.get("sha256") != expected:
                 self.stats.problem(f"{protocol} {size} bytes: the server reported sha256 {result.get('sha256')}")
                 continue

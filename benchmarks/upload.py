@@ -249,6 +249,17 @@ def calamity_send(url: str, files: list[Path]) -> None:
     )
 
 
+def calamity_send_streams(url: str, files: list[Path]) -> None:
+    """`send --streams 4`: a file of 64 MiB or more as 4 tus partial uploads at once, joined by the server."""
+    env = {**os.environ, "CALAMITY_SEND_STATE": tempfile.mktemp()}
+    subprocess.run(
+        [PY, "-m", "codecalamity", "drop", "send", *map(str, files), "--to", url, "--streams", "4"],
+        check=True,
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+
+
 def u2c(url: str, files: list[Path]) -> None:
     import copyparty
 
@@ -266,6 +277,7 @@ CASES: list[tuple[str, str, Client]] = [
     ("calamity", "dropzone chunks (python)", dropzone_python),
     ("calamity", "tus (tuspy)", tus_tuspy),
     ("calamity", "calamity drop send", calamity_send),
+    ("calamity", "send --streams 4 (big file)", calamity_send_streams),
     ("copyparty", "u2c", u2c),
     ("copyparty", "its page (chromium)", copyparty_page),
     ("pyfiledrop", "dropzone chunks (python)", dropzone_python),
@@ -318,6 +330,7 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=200)
     parser.add_argument("--rss-gib", type=int, default=4)
     parser.add_argument("--work", type=Path, default=HERE.parent / ".bench-work")
+    parser.add_argument("--only", default="", help="comma-separated words: run only the cases whose name has one")
     args = parser.parse_args()
     args.work.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=args.work))
@@ -336,6 +349,10 @@ def main() -> None:
             results = {}
             failures = {}
             for kind, client_name, client in CASES:
+                if args.only and not any(word in f"{kind} {client_name}" for word in args.only.split(",")):
+                    continue
+                if "(big file)" in client_name and files is smalls:  # the same as plain send below 64 MiB
+                    continue
                 try:
                     runs = [measure(kind, client, files, work) for _ in range(args.runs)]
                 except (httpx.HTTPError, subprocess.CalledProcessError, RuntimeError) as err:

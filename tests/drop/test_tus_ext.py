@@ -246,3 +246,13 @@ def test_refused_bytes_do_not_enter_the_reported_sha256(server: Server) -> None:
     last = _patch(url, 10, data[10:])
     assert last.headers["upload-sha256"] == hashlib.sha256(data).hexdigest()
     assert server.stored_files() == {"upload": data}
+
+
+def test_a_superscript_digit_is_not_a_length(server: Server) -> None:
+    # Starlette reads header bytes as Latin-1, where b"\xb2" is "²": str.isdigit() says yes, int() says no
+    for header in ("Upload-Length", "Upload-Offset"):
+        created = httpx.post(server.url + "files/", headers={**TUS, "Upload-Length": "1"}).headers["location"]
+        url = server.url + "files/" if header == "Upload-Length" else server.origin + created
+        request = httpx.post if header == "Upload-Length" else httpx.patch
+        response = request(url, headers={**TUS, **STREAM, "Upload-Offset": "0", header: b"\xb2"})  # type: ignore[operator]
+        assert response.status_code == 400, response.text

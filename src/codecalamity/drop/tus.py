@@ -160,15 +160,16 @@ class Tus:
             parts = concat.check_parts(self.inbox, part_ids)
             metadata = request.headers.get("upload-metadata", "")
             name = _metadata(metadata).get("filename", "")
-            if not name:  # tus-js-client puts the file's metadata on the final upload; others may put it on parts
-                name = _metadata(self.inbox.ledger.tus_get(part_ids[0])[2]).get("filename", "")  # type: ignore[index]
+            first = self.inbox.ledger.tus_get(part_ids[0])
+            if not name and first is not None:  # tus-js-client names the final upload; others may name the parts
+                name = _metadata(first[2]).get("filename", "")
             status = await concat.join(self.inbox, upload_id, parts, display_name(name or "upload"), metadata)
             headers = self._done_headers(status["state"], status.get("sha256"), status.get("token"))
         headers["Location"] = f"/files/{upload_id}"
         return Response(status_code=201, headers=self._headers(headers))
 
     def _length(self, raw: str) -> int:
-        if not raw.isdigit() or len(raw) > 19:
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
             raise BadRequest("Upload-Length must be a non-negative integer")
         length = int(raw)
         if length > self.inbox.config.max_size:
@@ -211,7 +212,7 @@ class Tus:
             raw_offset = request.headers.get("upload-offset")
         if role is not None and role.startswith("final;"):
             raise DropError(403, "a final upload is made of its parts; it takes no PATCH")
-        if raw_offset is None or not raw_offset.isdigit():
+        if raw_offset is None or not (raw_offset.isascii() and raw_offset.isdigit()):
             raise BadRequest("Upload-Offset is required")
         if int(raw_offset) != offset:
             raise DropError(409, f"Upload-Offset {raw_offset} does not match the server's {offset}")

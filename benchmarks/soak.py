@@ -1,6 +1,6 @@
 """Soak test: `calamity drop` under 64 concurrent clients, cut requests and a server restart (loopback, bounded).
 
-    python benchmarks/soak.py [--clients 64] [--seconds 60] [--ttl 8] [--cut 0.1] [--seed 1]
+    python benchmarks/soak.py [--clients 64] [--seconds 30] [--ttl 30] [--cut 0.1] [--seed 1]
 
 Each client thread loops until the working time is up, picking a protocol (tus, tus in parallel parts joined
 by concatenation, Dropzone chunks, a plain multipart upload), a size (empty, 1 byte, or log-uniform up to
@@ -38,6 +38,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +69,11 @@ NAMES = [
     "",
 ]
 TUS_ONLY_NAMES = ["new\nline.txt", "tab\there.bin", "nul\x00byte.bin"]
+
+
+def _meta(name: str) -> str:
+    """tus Upload-Metadata for a file name (the key alone for an empty one, as tus-js-client sends it)."""
+    return ("filename " + base64.b64encode(name.encode()).decode()) if name else "filename"
 
 
 class Cut(Exception):
@@ -153,6 +159,7 @@ class Client:
 
     def __init__(self, n: int, server: Server, pool: memoryview, stats: Stats, args: argparse.Namespace) -> None:
         self.rng = random.Random(args.seed * 1000 + n)
+        self.number = n
         self.server, self.pool, self.stats, self.args = server, pool, stats, args
         self.http = httpx.Client(timeout=httpx.Timeout(120.0, connect=5.0))
         self.interrupted = False
@@ -252,8 +259,7 @@ class Client:
 
     def tus(self, name: str, data: memoryview, abandon: bool, concat: str | None = None) -> dict[str, str] | None:
         """A tus upload; 30 % with a deferred length (given with the last PATCH), PATCHes of random size."""
-        meta = "filename " + base64.b64encode(name.encode()).decode()
-        headers = {**TUS, "Upload-Metadata": meta}
+        headers = {**TUS, "Upload-Metadata": _meta(name)}
         if concat is not None:
             headers["Upload-Concat"] = concat
         known = self.rng.random() >= 0.3
@@ -307,12 +313,17 @@ class Client:
         """Up to 4 partial uploads, then a final one joining them (what tus-js-client does for parallelUploads)."""
         parts = self.rng.randint(1, 4)
         bounds = [len(data) * i // parts for i in range(parts + 1)]
-        urls = []
-        for a, b in zip(bounds, bounds[1:], strict=False):
-            done = self.tus(name, data[a:b], False, concat="partial")
-            assert done is not None
-            urls.append(httpx.URL(done["url"]).path)
-        meta = "filename " + base64.b64encode(name.encode()).decode()
+        ranges = list(zip(bounds, bounds[1:], strict=False))
+        sub = [Client(self.number * 100 + i, self.server, self.pool, self.stats, self.args) for i in range(parts)]
+        with ThreadPoolExecutor(parts) as pool:  # the parts at once, as tus-js-client sends them
+            done = list(
+                pool.map(lambda i: sub[i].tus(name, data[ranges[i][0] : ranges[i][1]], False, "partial"), range(parts))
+            )
+        for client in sub:
+            self.interrupted |= client.interrupted
+            client.http.close()
+        urls = [httpx.URL(d["url"]).path for d in done if d is not None]
+        meta = _meta(name)
         final = self.retrying(
             "tus final",
             lambda: self.http.post(
@@ -410,19 +421,22 @@ def unfinished_rows(storage: Path) -> int:
 
 
 def rss_report(samples: list[tuple[int, float, int]]) -> tuple[list[str], bool]:
+    """Per server process: RSS medians of its 2nd and last quarter and its peak; flat when the longest-lived one's
+    last quarter is within 25 % (+16 MiB) of its 2nd (the first server only ramps up before it is killed)."""
     lines, flat = [], True
-    for generation in sorted({g for g, _, _ in samples}):
+    generations = sorted({g for g, _, _ in samples})
+    longest = max(generations, key=lambda g: sum(1 for s in samples if s[0] == g), default=0)
+    for generation in generations:
         rss = [r / MIB for g, _, r in samples if g == generation]
-        if len(rss) < 8:
-            lines.append(f"  server {generation}: {len(rss)} samples, peak {max(rss, default=0):.0f} MiB")
-            continue
-        quarter = len(rss) // 4
-        early, late = statistics.median(rss[quarter : 2 * quarter]), statistics.median(rss[3 * quarter :])
-        ok = late <= 1.25 * early + 16
-        flat &= ok
+        quarter = max(1, len(rss) // 4)
+        early, late = statistics.median(rss[quarter : 2 * quarter] or rss), statistics.median(rss[3 * quarter :] or rss)
+        verdict = ""
+        if generation == longest:
+            flat = late <= 1.25 * early + 16
+            verdict = " -> " + ("flat" if flat else "GROWING")
         lines.append(
-            f"  server {generation}: {len(rss)} samples, 2nd-quarter median {early:.0f} MiB, last-quarter median "
-            f"{late:.0f} MiB, peak {max(rss):.0f} MiB -> {'flat' if ok else 'GROWING'}"
+            f"  server {generation}: {len(rss) / 4:.0f} s, 2nd-quarter median {early:.0f} MiB, last-quarter median "
+            f"{late:.0f} MiB, peak {max(rss):.0f} MiB{verdict}"
         )
     return lines, flat
 
@@ -430,8 +444,10 @@ def rss_report(samples: list[tuple[int, float, int]]) -> tuple[list[str], bool]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=64)
-    parser.add_argument("--seconds", type=float, default=60.0, help="time for starting new uploads")
-    parser.add_argument("--ttl", type=float, default=8.0, help="the server's --partial-ttl, seconds")
+    parser.add_argument("--seconds", type=float, default=30.0, help="time for starting new uploads")
+    parser.add_argument(
+        "--ttl", type=float, default=30.0, help="the server's --partial-ttl, seconds (longer than a restart)"
+    )
     parser.add_argument("--cut", type=float, default=0.1, help="share of body-carrying requests cut mid-body")
     parser.add_argument("--max-mib", type=int, default=64)
     parser.add_argument("--seed", type=int, default=1)
@@ -445,6 +461,7 @@ def main() -> int:
     pool = memoryview(random.Random(args.seed).randbytes(POOL_BYTES))
     server = Server(root, free_port(), args.ttl)
     stats = Stats()
+    down = 0.0
     try:
         server.start()
         threading.Thread(target=server.sample, daemon=True).start()
@@ -454,9 +471,11 @@ def main() -> int:
         for t in threads:
             t.start()
         time.sleep(args.seconds / 2)
+        down = time.monotonic()
         server.kill()
         stats.add("server restarts (SIGKILL mid-run)")
         server.start()
+        down = time.monotonic() - down
         for t in threads:
             t.join()
         worked = time.monotonic() - began
@@ -494,6 +513,7 @@ def main() -> int:
     print(f"  {'client-side failures (not retryable)':52} {len(stats.problems):7}")
     for line in stats.problems[:20]:
         print("    " + line.replace("\n", " ")[:300])
+    print(f"  {'server down for the restart (s)':52} {down:7.1f}")
     print("server RSS (sampled every 0.25 s):")
     print("\n".join(rss_lines))
     failed = missing or bad_downloads or partial_files or partial_rows or stray or stats.problems or not flat

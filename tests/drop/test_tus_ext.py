@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -256,3 +257,32 @@ def test_a_superscript_digit_is_not_a_length(server: Server) -> None:
         request = httpx.post if header == "Upload-Length" else httpx.patch
         response = request(url, headers={**TUS, **STREAM, "Upload-Offset": "0", header: b"\xb2"})  # type: ignore[operator]
         assert response.status_code == 400, response.text
+
+
+def test_a_patch_that_takes_over_from_a_stalled_one_gets_the_right_sha256(server: Server) -> None:
+    # found by benchmarks/soak.py: the running hash saved at a progress commit was the stalled request's own object,
+    # which went on hashing bytes past the commit; the PATCH resuming from the committed offset started from it,
+    # and the upload was published with a wrong sha256 (and recorded as a blob under it)
+    data = _data(10_000_000)
+    url = (
+        server.origin
+        + httpx.post(server.url + "files/", headers={**TUS, "Upload-Length": "10000000"}).headers["location"]
+    )
+    host, port = server.url.split("//")[1].rstrip("/").split(":")
+    path = url.removeprefix(server.origin)
+    stalled = socket.create_connection((host, int(port)))
+    stalled.sendall(
+        f"PATCH {path} HTTP/1.1\r\nHost: {host}\r\nTus-Resumable: 1.0.0\r\nUpload-Offset: 0\r\n"
+        f"Content-Type: application/offset+octet-stream\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+        + data[:6_000_000]
+    )
+    deadline = time.monotonic() + 10
+    offset = 0
+    while offset == 0 and time.monotonic() < deadline:  # a progress commit every 4 MiB
+        offset = int(httpx.head(url, headers=TUS).headers["upload-offset"])
+    assert 4 * 1024 * 1024 <= offset < 6_000_000
+    last = _patch(url, offset, data[offset:])  # a retry takes over from the stalled request
+    stalled.close()
+    assert last.status_code == 204, last.text
+    assert last.headers["upload-sha256"] == hashlib.sha256(data).hexdigest()
+    assert server.stored_files() == {"upload": data}

@@ -284,7 +284,7 @@ class Tus:
     def _commit(self, upload_id: str, position: int, sha: Any) -> None:
         self.inbox.ledger.tus_advance(upload_id, position)
         if sha is not None:
-            self.running[upload_id] = (position, sha)
+            self.running[upload_id] = (position, sha.copy())  # the request goes on hashing its own
             self.running.move_to_end(upload_id)
             while len(self.running) > RUNNING_MAX:
                 self.running.popitem(last=False)

@@ -461,6 +461,7 @@ def main() -> int:
     pool = memoryview(random.Random(args.seed).randbytes(POOL_BYTES))
     server = Server(root, free_port(), args.ttl)
     stats = Stats()
+    stats.counts.update({"interrupted uploads NOT completed": 0, "interrupted uploads resumed to completion": 0})
     down = 0.0
     try:
         server.start()

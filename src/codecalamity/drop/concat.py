@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 PREFIX = "/files/"
 MAX_PARTS = 256
-"""Parts one final upload may join (tus-js-client sends ``parallelUploads`` of them, usually 2-8)."""
+# Parts one final upload may join (tus-js-client sends ``parallelUploads`` of them, usually 2-8).
 _NAMESPACE = uuid.UUID("7f1c1a52-6a8e-4d0e-9d55-0c5b7a3a61f2")
 
 

@@ -330,7 +330,7 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=200)
     parser.add_argument("--rss-gib", type=int, default=4)
     parser.add_argument("--work", type=Path, default=HERE.parent / ".bench-work")
-    parser.add_argument("--only", default="", help="comma-separated words: run only the cases whose name has one")
+    parser.add_argument("--cases", default="", help="comma-separated words: run only the cases whose name has one")
     args = parser.parse_args()
     args.work.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=args.work))
@@ -349,7 +349,7 @@ def main() -> None:
             results = {}
             failures = {}
             for kind, client_name, client in CASES:
-                if args.only and not any(word in f"{kind} {client_name}" for word in args.only.split(",")):
+                if args.cases and not any(word in f"{kind} {client_name}" for word in args.cases.split(",")):
                     continue
                 if "(big file)" in client_name and files is smalls:  # the same as plain send below 64 MiB
                     continue

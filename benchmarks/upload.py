@@ -7,7 +7,8 @@ storage. For each (server, client): MB/s (1 MB = 10^6 bytes; median of the runs,
 empty storage), server CPU seconds and server peak RSS, and the ratio to copyparty + u2c. Browser clients (our
 page in both modes, and copyparty's own web uploader, the fair peer for a page) run in headless Chromium; for them
 a second figure is timed inside the page, from choosing the files to the last one stored, as a user with the page
-already open sees it. `cp` of the same file on the same disk is the physical bound. Finally our server's peak RSS
+already open sees it. `send --streams 4` (the big file only) sends one file as four tus partial uploads at once,
+joined by the server (concatenation). `cp` of the same file on the same disk is the physical bound. Finally our server's peak RSS
 with a 4 GiB file, to show it stays flat.
 """
 

@@ -169,6 +169,8 @@ class Client:
     def body(self, data: memoryview) -> Iterator[bytes]:
         """The request body in 256 KiB pieces, cut after a random part of it for --cut of the requests."""
         cut_at = len(data) + 1  # no cut
+        if len(data) >= 2:
+            self.stats.add("requests with a body of 2 bytes or more")
         if len(data) >= 2 and self.rng.random() < self.args.cut:
             cut_at = self.rng.randrange(1, len(data))
             self.stats.add("requests cut mid-body")

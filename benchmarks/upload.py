@@ -8,8 +8,8 @@ empty storage), server CPU seconds and server peak RSS, and the ratio to copypar
 page in both modes, and copyparty's own web uploader, the fair peer for a page) run in headless Chromium; for them
 a second figure is timed inside the page, from choosing the files to the last one stored, as a user with the page
 already open sees it. `send --streams 4` (the big file only) sends one file as four tus partial uploads at once,
-joined by the server (concatenation). `cp` of the same file on the same disk is the physical bound. Finally our server's peak RSS
-with a 4 GiB file, to show it stays flat.
+joined by the server (concatenation). `cp` of the same file on the same disk is the physical bound. Finally our
+server's peak RSS with a 4 GiB file, to show it stays flat.
 """
 
 from __future__ import annotations

@@ -24,6 +24,11 @@ from codecalamity._util.durations import parse_duration
 @click.option("--preview", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Draw the target.")
 @click.option("--watch", is_flag=True, help="Show live per-core usage beside the target.")
 @click.option("--dry-run", is_flag=True, help="Only write --preview; burn no CPU.")
+@click.option(
+    "--own-share",
+    is_flag=True,
+    help="Hold our own CPU share at the target, on top of other programs (default: the core's total).",
+)
 def paint(
     text: str | None,
     levels: str | None,
@@ -37,6 +42,7 @@ def paint(
     preview: Path | None,
     watch: bool,
     dry_run: bool,
+    own_share: bool,
 ) -> None:
     """Draw TEXT (or --levels, --shape x, --image) in the per-core CPU usage graph.
 
@@ -44,6 +50,10 @@ def paint(
     calamity paint "HI" --duration 90s --watch
     calamity paint --levels 100,90,80,70,60,50,40,30,20,10
     calamity paint --image logo.png --preview what.png --dry-run
+
+    Each core's total load (what the monitor shows) follows the picture: the workers burn only what other
+    programs leave. Where they alone are above the target, the cell cannot go lower (marked in --preview and
+    --watch).
     """
     from codecalamity.paint import cores as topology
     from codecalamity.paint import pattern as patterns
@@ -71,15 +81,24 @@ def paint(
         plan = patterns.text(text or "", len(chosen), window_columns=columns)
     if preview is not None:
         from codecalamity.paint.preview import draw
+        from codecalamity.paint.sensor import busy_shares
 
-        at = draw(plan, chosen, preview, seconds)
+        floor = None if own_share else {c: 100.0 * v for c, v in busy_shares(chosen, PREVIEW_SAMPLE).items()}
+        at, low = draw(plan, chosen, preview, seconds, floor)
         click.echo(f"preview (at {at:.0f} s): {preview}", err=True)
+        if low:
+            cells = ", ".join(f"core {core} (others use {floor[core]:.0f}%)" for core in low if floor)
+            click.echo(f"cannot go lower (hatched in the preview) on {cells}", err=True)
     if dry_run:
         return
-    _run(plan, chosen, seconds, watch)
+    _run(plan, chosen, seconds, watch, own_share)
 
 
-def _run(plan: object, chosen: list[int], seconds: float, watch: bool) -> None:
+PREVIEW_SAMPLE = 0.5
+# Seconds of the cores' current load that the preview marks as the floor no target can go below.
+
+
+def _run(plan: object, chosen: list[int], seconds: float, watch: bool, own_share: bool) -> None:
     from codecalamity.paint import cores as topology
     from codecalamity.paint.pattern import Pattern
     from codecalamity.paint.workers import Painter, stop_on_signals
@@ -88,20 +107,27 @@ def _run(plan: object, chosen: list[int], seconds: float, watch: bool) -> None:
     pin = topology.can_pin()
     if not pin:
         click.echo("warning: this system cannot pin a process to a core (macOS); running unpinned", err=True)
-    click.echo(f"painting on cores {','.join(map(str, chosen))} for {seconds:g} s (Ctrl+C stops)", err=True)
-    with stop_on_signals() as stop, Painter(plan, chosen, seconds, pin=pin) as painter:
+    with stop_on_signals() as stop, Painter(plan, chosen, seconds, pin=pin, own_share=own_share) as painter:
+        mode = "our own share" if own_share else "each core's total"
+        cores = ",".join(map(str, chosen))
+        click.echo(f"painting {mode} on cores {cores} for {seconds:g} s (Ctrl+C stops)", err=True)
         viewer = None
         if watch:
             from codecalamity.paint.watch import watch as show
 
-            viewer = threading.Thread(target=show, args=(plan, chosen, painter.started_at, seconds, stop), daemon=True)
+            viewer = threading.Thread(target=show, args=(plan, chosen, painter, stop), daemon=True)
             viewer.start()
         achieved = painter.wait(stop)
         stop.set()
         if viewer is not None:
             viewer.join(timeout=3)
     if achieved:
-        summary = ", ".join(f"{core}: {load:.1f}%" for core, load in sorted(achieved.items()))
-        click.echo(f"mean load achieved per core: {summary}", err=True)
+        parts = []
+        for core, held in sorted(achieved.items()):
+            if held.total is None:
+                parts.append(f"{core}: {held.own:.1f}%")
+            else:
+                parts.append(f"{core}: {held.total:.1f}% (ours {held.own:.1f}%, others {held.background:.1f}%)")
+        click.echo(f"mean load per core, as a monitor saw it: {', '.join(parts)}", err=True)
     else:
         click.echo("stopped", err=True)

@@ -23,14 +23,25 @@ def best_moment(pattern: Pattern, duration: float) -> float:
     return float(min(duration, max(WINDOW_SECONDS, drawn)))
 
 
-def draw(pattern: Pattern, cores: list[int], out: Path, duration: float) -> float:
-    """Write the preview PNG; return the moment of the run it shows (seconds from the start)."""
+LOWEST_MARGIN = 2.0
+"""Points a core's current load may exceed a target before the cell is marked "cannot go lower" (its noise)."""
+
+
+def draw(
+    pattern: Pattern, cores: list[int], out: Path, duration: float, floor: dict[int, float] | None = None
+) -> tuple[float, list[int]]:
+    """Write the preview PNG; return the moment of the run it shows and the cores with cells it cannot reach.
+
+    ``floor`` is each core's load from other programs (percent): a target below it cannot be drawn (the workers
+    idle there), so that part of the cell is hatched in red, up to the floor.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     end = best_moment(pattern, duration)
+    low: list[int] = []
     # A drawing over time reads row by row: stack the panels in core order. Static patterns (levels, the X)
     # are drawn across the panel grid, as Task Manager lays the cores out.
     stacked = pattern.columns > 1
@@ -44,6 +55,13 @@ def draw(pattern: Pattern, cores: list[int], out: Path, duration: float) -> floa
             continue
         xs, ys = window(pattern, index, end)
         ax.fill_between(xs, ys, step="post", color="#7ab0d9", edgecolor="#1d6fa5", linewidth=0.8)
+        lowest = floor.get(cores[index], 0.0) if floor else 0.0
+        under = ys + LOWEST_MARGIN < lowest
+        if under.any():
+            low.append(cores[index])
+            ax.fill_between(
+                xs, ys, lowest, where=under, step="post", facecolor="none", edgecolor="#c0392b", hatch="////"
+            )
         ax.set_xlim(0, WINDOW_SECONDS)
         ax.set_ylim(0, 100)
         ax.set_xticks([])
@@ -54,8 +72,11 @@ def draw(pattern: Pattern, cores: list[int], out: Path, duration: float) -> floa
             ax.set_title(f"CPU {cores[index]}", fontsize=7, loc="left")
         for spine in ax.spines.values():
             spine.set_color("#1d6fa5")
-    fig.suptitle(f"targets at {end:.0f} s, last 60 s", fontsize=8)
+    title = f"targets at {end:.0f} s, last 60 s"
+    if low:
+        title += "; red: cannot go lower (other programs' load now)"
+    fig.suptitle(title, fontsize=8)
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
-    return end
+    return end, low

@@ -207,6 +207,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--backgrounds", default=",".join(map(str, BACKGROUNDS)))
     parser.add_argument("--skip-step", action="store_true")
+    parser.add_argument("--step-only", action="store_true")
     args = parser.parse_args()
     if shutil.which("stress-ng") is None:
         sys.exit("stress-ng is missing: make bench installs it (apt-get install stress-ng)")
@@ -215,10 +216,11 @@ def main() -> None:
     if len(usable) > 1:  # measure from another core, so this process's own work is not in the figures
         os.sched_setaffinity(0, set(usable[:-1]))
     print(f"load average before: {os.getloadavg()[0]:.2f}")
-    for background in (int(b) for b in args.backgrounds.split(",")):
+    backgrounds = [int(b) for b in args.backgrounds.split(",")]
+    for background in [] if args.step_only else backgrounds:
         table(core, args.seconds, args.repeat, background)
     if not args.skip_step:
-        for background in (0, 20):
+        for background in backgrounds:
             step_response(core, background)
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
 

@@ -85,5 +85,12 @@ def test_preview_window_and_png(tmp_path: Path) -> None:
     xs, ys = window(p, 0, end=60.0)
     assert xs[0] == 0 and ys[0] == 100.0  # H's left stroke at the window's left edge
     out = tmp_path / "preview.png"
-    assert draw(p, list(range(7)), out, duration=60.0) == 60.0
+    assert draw(p, list(range(7)), out, duration=60.0) == (60.0, [])
     assert out.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_preview_marks_targets_below_the_load_already_there(tmp_path: Path) -> None:
+    p = pattern.levels([10, 80], 2)
+    at, low = draw(p, [0, 1], tmp_path / "p.png", duration=60.0, floor={0: 30.0, 1: 30.0})
+    assert low == [0]  # 10 % under 30 % cannot be drawn; 80 % can
+    assert draw(p, [0, 1], tmp_path / "q.png", duration=60.0, floor={0: 11.0, 1: 0.0})[1] == []  # within noise

@@ -25,7 +25,7 @@ def test_controller_holds_the_target_on_one_core() -> None:
         import os
         from codecalamity.paint.control import hold
         os.sched_setaffinity(0, {{{CORE}}})
-        print(hold(lambda elapsed: 40.0, 3.0))
+        print(hold(lambda elapsed: 40.0, 3.0).own)
         """
     )
     started = time.monotonic()

@@ -29,20 +29,20 @@ from dataclasses import dataclass
 from codecalamity.paint.sensor import CoreClock
 
 PERIOD = 0.05
-"""Mean seconds per busy/idle cycle: short enough that a 1 s sample of any monitor sees a steady load."""
+# Mean seconds per busy/idle cycle: short enough that a 1 s sample of any monitor sees a steady load.
 JITTER = 0.25
-"""Each period lasts ``PERIOD x (1 +- JITTER)``, drawn at random, so busy phases do not lock onto the timer tick."""
+# Each period lasts ``PERIOD x (1 +- JITTER)``, drawn at random, so busy phases do not lock onto the timer tick.
 WINDOW = 1.0
-"""Seconds of history in the background estimate: about one monitor sample. At HZ=250 tick accounting the estimate
-has about 1 point of noise at 1 s; a longer window is smoother but follows a changing background more slowly."""
+# Seconds of history in the background estimate: about one monitor sample. At HZ=250 tick accounting the estimate
+# has about 1 point of noise at 1 s; a longer window is smoother but follows a changing background more slowly.
 SETTLE = 0.6
-"""Seconds each worker measures its idle core before it starts, so the first column already knows the background."""
+# Seconds each worker measures its idle core before it starts, so the first column already knows the background.
 MAX_CARRY = 0.5
-"""Own-share mode: at most this many extra periods of missed CPU time are owed (the core may be saturated)."""
+# Own-share mode: at most this many extra periods of missed CPU time are owed (the core may be saturated).
 TOTAL_CARRY = 0.1
-"""Total mode: only rounding is carried. Time lost to a burst of background already showed as load on the core."""
+# Total mode: only rounding is carried. Time lost to a burst of background already showed as load on the core.
 BURST = 2000
-"""Square roots between clock reads (a few tens of microseconds of work)."""
+# Square roots between clock reads (a few tens of microseconds of work).
 
 
 @dataclass(frozen=True)

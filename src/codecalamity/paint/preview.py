@@ -24,7 +24,7 @@ def best_moment(pattern: Pattern, duration: float) -> float:
 
 
 LOWEST_MARGIN = 2.0
-"""Points a core's current load may exceed a target before the cell is marked "cannot go lower" (its noise)."""
+# Points a core's current load may exceed a target before the cell is marked "cannot go lower" (its noise).
 
 
 def draw(

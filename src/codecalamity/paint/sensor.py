@@ -15,7 +15,7 @@ from typing import BinaryIO, Protocol
 
 PROC_STAT = Path("/proc/stat")
 USER_HZ = 100
-"""Units of ``/proc/stat``: fixed at 100 per second for user space on every Linux architecture (``USER_HZ``)."""
+# Units of ``/proc/stat``: fixed at 100 per second for user space on every Linux architecture (``USER_HZ``).
 
 
 class CoreClock(Protocol):

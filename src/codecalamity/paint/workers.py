@@ -60,9 +60,9 @@ def _pin(core: int) -> bool:
 
 
 STATUS_FIELDS = 3
-"""Per worker, in the shared status array: its target, the core's total and the background, in percent."""
+# Per worker, in the shared status array: its target, the core's total and the background, in percent.
 START_TIMEOUT = 60.0
-"""Seconds the workers may take to start (spawn imports Python afresh; a loaded machine is slow)."""
+# Seconds the workers may take to start (spawn imports Python afresh; a loaded machine is slow).
 
 
 def worker_main(

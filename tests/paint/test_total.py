@@ -39,8 +39,9 @@ class Run:
 
     def _pump(self) -> None:
         assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.put(line)
+        with self.proc.stderr:
+            for line in self.proc.stderr:
+                self.lines.put(line)
 
     def wait_for(self, text: str, timeout: float = 30) -> str:
         deadline = time.monotonic() + timeout
@@ -96,7 +97,9 @@ def test_both_counters_read_the_same_busy_time() -> None:
         assert abs(proc_stat.busy() - times.busy()) < 0.05  # 10 ms units, read a moment apart
     finally:
         proc_stat.close()
-    assert isinstance(open_clock(CORE), ProcStat)
+    clock = open_clock(CORE)
+    clock.close()
+    assert isinstance(clock, ProcStat)
 
 
 def test_no_such_core() -> None:
@@ -153,8 +156,10 @@ def test_the_preview_hatches_what_cannot_go_lower(tmp_path: Path) -> None:
         )
     assert result.returncode == 0, result.stderr
     assert f"cannot go lower (hatched in the preview) on core {CORE}" in result.stderr
+    import numpy as np
     from PIL import Image
 
     with Image.open(out) as img:
-        pixels = list(img.convert("RGB").getdata())
-    assert any(r > 150 and g < 100 and b < 100 for r, g, b in pixels)  # the red hatching
+        rgb = np.asarray(img.convert("RGB")).astype(int)
+    red = (rgb[..., 0] > 150) & (rgb[..., 1] < 100) & (rgb[..., 2] < 100)
+    assert red.any()  # the hatching

@@ -41,6 +41,8 @@ def watch(pattern: Pattern, cores: list[int], painter: Painter, stop: threading.
 
     psutil.cpu_percent(percpu=True)  # prime the counters
     console = Console(stderr=True)
+    if not console.is_terminal:  # a log or a pipe: no need to wrap at 80 columns
+        console = Console(stderr=True, width=120)
     duration = painter.duration
     with Live(console=console, refresh_per_second=2, transient=False) as live:
         while not stop.is_set():
@@ -68,3 +70,4 @@ def watch(pattern: Pattern, cores: list[int], painter: Painter, stop: threading.
                     note(target, background, painter.own_share),
                 )
             live.update(table)
+    console.line()  # the closing summary starts on a line of its own

@@ -106,7 +106,10 @@ def _run(plan: object, chosen: list[int], seconds: float, watch: bool, own_share
     assert isinstance(plan, Pattern)
     pin = topology.can_pin()
     if not pin:
-        click.echo("warning: this system cannot pin a process to a core (macOS); running unpinned", err=True)
+        click.echo(
+            "warning: this system cannot pin a process to a core (macOS); running unpinned, adding our own share",
+            err=True,
+        )
     with stop_on_signals() as stop, Painter(plan, chosen, seconds, pin=pin, own_share=own_share) as painter:
         mode = "our own share" if own_share else "each core's total"
         cores = ",".join(map(str, chosen))

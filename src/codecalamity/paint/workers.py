@@ -111,7 +111,7 @@ def worker_main(
         lambda elapsed: row[int(elapsed // column_seconds) % columns],
         duration,
         background=background,
-        own_share=own_share,
+        own_share=own_share or not pinned,  # unpinned, our time lands on any core: that core's total is not ours
         on_period=report,
     )
     results.put((core, pinned, held))

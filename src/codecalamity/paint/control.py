@@ -165,7 +165,7 @@ def hold(
             bg, total = background.shares()
         share = target if not follow_total or target >= 1.0 else min(1.0, max(0.0, target - bg))
         if target != level:  # a new column: start a new account
-            level, owed, mark_wall = target, 0.0, now
+            level, owed, mark_wall, mark_cpu = target, 0.0, now, cpu
         owed += share * (next_tick - mark_wall) - (cpu - mark_cpu)
         mark_wall, mark_cpu = next_tick, cpu
         owed = max(-carry, min(owed, share * (next_tick - now) + carry))  # forgive what cannot be made up

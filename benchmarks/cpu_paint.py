@@ -99,16 +99,22 @@ QUIET_WAIT = 90.0
 # Seconds a cell waits for that; then it runs anyway, and the "others" column shows what it ran beside.
 
 
+def wait_quiet(clock: ProcStat, background: int) -> float:
+    """Wait (a while) until others' load on the core is low; return it, in percent."""
+    deadline = time.monotonic() + QUIET_WAIT
+    others = busy_share(clock, 1.0) - background
+    while others > QUIET and time.monotonic() < deadline:  # a shared machine: wait for a quiet moment
+        others = busy_share(clock, 1.0) - background
+    return others
+
+
 def achieved(
     method: str, core: int, target: int, seconds: float, background: int, warmup: float = 3.0
 ) -> tuple[float, float]:
     """(total with the method running, others' load just before it started), in percent of the core."""
     clock = ProcStat(core)
     try:
-        deadline = time.monotonic() + QUIET_WAIT
-        before = busy_share(clock, 1.0) - background
-        while before > QUIET and time.monotonic() < deadline:  # a shared machine: wait for a quiet moment
-            before = busy_share(clock, 1.0) - background
+        before = wait_quiet(clock, background)
         proc = subprocess.Popen(
             command(method, core, target, seconds + warmup + 3),
             stdout=subprocess.DEVNULL,
@@ -170,6 +176,7 @@ def step_response(core: int, background: int, step: float = 3.0) -> None:
     clock = ProcStat(core)
     trace: list[tuple[float, float]] = []
     try:
+        others = wait_quiet(clock, background)
         with Painter(pattern, [core], step * len(levels)) as painter:
             end = painter.started_at + step * len(levels)
             while time.monotonic() < end:
@@ -202,6 +209,7 @@ def step_response(core: int, background: int, step: float = 3.0) -> None:
         missing = new * 1.0 - mean(change, change + 1.0) * 1.0  # percent-seconds short of an ideal step
         lags.append(1000.0 * missing / (new - old))
     label = "alone" if background == 0 else f"beside a process at {background} %"
+    label += f", others {others:.0f} % before"
     shares = ", ".join(f"{1000 * s:.0f} ms: {100 * statistics.median(f):.0f} %" for s, f in fractions.items())
     print(
         f"\nstep response, ours, {label} ({len(levels) - 1} changes, {step:g} s columns): share of the step the"

@@ -156,7 +156,7 @@ def table(core: int, seconds: float, repeat: int, background: int) -> dict[str, 
             print(f"{target:6d}  " + "  ".join(f"{c:>17}" for c in cells) + f"  {statistics.median(others):6.2f}{note}")
     finally:
         if burner is not None:
-            stop(burner)  # type: ignore[arg-type]
+            stop(burner)
     mae = {m: sum(v) / len(v) for m, v in errors.items()}
     print(f"{'MAE':>6}  " + "  ".join(f"{mae[m]:17.2f}" for m in METHODS) + "  (points of total core load)")
     worst = {m: max(v) for m, v in errors.items()}
@@ -185,7 +185,7 @@ def step_response(core: int, background: int, step: float = 3.0) -> None:
     finally:
         clock.close()
         if burner is not None:
-            stop(burner)  # type: ignore[arg-type]
+            stop(burner)
 
     times = [t for t, _ in trace]
 

@@ -227,7 +227,10 @@ def main() -> None:
     parser.add_argument("--backgrounds", default=",".join(map(str, BACKGROUNDS)))
     parser.add_argument("--skip-step", action="store_true")
     parser.add_argument("--step-only", action="store_true")
+    parser.add_argument("--quiet-wait", type=float, default=QUIET_WAIT, help="seconds a cell waits for quiet")
     args = parser.parse_args()
+    global QUIET_WAIT
+    QUIET_WAIT = args.quiet_wait
     if shutil.which("stress-ng") is None:
         sys.exit("stress-ng is missing: make bench installs it (apt-get install stress-ng)")
     usable = cores.usable()

@@ -221,6 +221,7 @@ def step_response(core: int, background: int, step: float = 3.0) -> None:
 
 
 def main() -> None:
+    global QUIET_WAIT
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--repeat", type=int, default=3)
@@ -229,7 +230,6 @@ def main() -> None:
     parser.add_argument("--step-only", action="store_true")
     parser.add_argument("--quiet-wait", type=float, default=QUIET_WAIT, help="seconds a cell waits for quiet")
     args = parser.parse_args()
-    global QUIET_WAIT
     QUIET_WAIT = args.quiet_wait
     if shutil.which("stress-ng") is None:
         sys.exit("stress-ng is missing: make bench installs it (apt-get install stress-ng)")

@@ -262,7 +262,8 @@ background = Background(LabClock([{other}, os.getpid()]))
 start = time.monotonic() + SETTLE
 settle(background, start)
 print(start, flush=True)
-hold(lambda e: levels[min(int(e // {step}), len(levels) - 1)], {step} * len(levels), background=background)
+hold(lambda e: levels[min(int(e // {step}), len(levels) - 1)], {step} * len(levels), background=background,
+     column_seconds={step})
 """
 )
 

@@ -120,6 +120,7 @@ def hold(
     background: Background | None = None,
     own_share: bool = False,
     on_period: Callable[[Reading], None] | None = None,
+    column_seconds: float | None = None,
 ) -> Held:
     """Hold the load ``target_at(elapsed)`` (percent) on this thread's core for ``duration`` seconds.
 
@@ -138,6 +139,9 @@ def hold(
         Hold our own CPU time at the target and let other programs add on top (the total is still measured).
     on_period
         Called after each period with the latest ``Reading`` (for a live display).
+    column_seconds
+        Where the target changes (every so many seconds): no period straddles a change, so a new column shows at
+        once instead of half a period late.
 
     Returns
     -------
@@ -159,6 +163,8 @@ def hold(
             break
         target = min(100.0, max(0.0, target_at(elapsed))) / 100.0
         next_tick = max(next_tick + PERIOD * (1.0 + JITTER * (2.0 * random.random() - 1.0)), now)
+        if column_seconds:
+            next_tick = min(next_tick, start + (elapsed // column_seconds + 1.0) * column_seconds)
         cpu = time.thread_time()
         if background is not None:
             background.sample(now, cpu)

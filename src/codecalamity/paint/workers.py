@@ -113,6 +113,7 @@ def worker_main(
         background=background,
         own_share=own_share or not pinned,  # unpinned, our time lands on any core: that core's total is not ours
         on_period=report,
+        column_seconds=column_seconds,
     )
     results.put((core, pinned, held))
 

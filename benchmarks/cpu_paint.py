@@ -16,6 +16,11 @@ Then a drawing over time: our workers on a staircase that changes every 3 s, the
 much of each step the monitor shows within 100/200/500 ms, the error of the first whole 1 s monitor sample after a
 change, and the equivalent lag (the step's missing area divided by its height). The peers cannot change level in a
 running process (stress-ng and the tutorial start a process per level), so they have no row there.
+
+``--lab``: when the machine is busy (other programs fill every core, so the monitor shows 100 % whatever we do),
+the same loop on an exact clock of just the programs on the core; run it as
+``setsid sh -c 'echo -20 > /proc/self/autogroup; exec python benchmarks/cpu_paint.py --lab'`` so that the
+kernel's per-session fairness (autogroups) gives it the core.
 """
 
 from __future__ import annotations

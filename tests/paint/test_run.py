@@ -43,6 +43,11 @@ def test_controller_holds_the_target_on_one_core() -> None:
 
 
 def test_paint_runs_and_reports(tmp_path: Path) -> None:
+    from codecalamity.paint.sensor import busy_shares
+
+    others = 100 * busy_shares([CORE], 0.5)[CORE]
+    if others > 30:  # a shared machine: other programs leave no room to show 60 % (CI runs alone)
+        pytest.skip(f"core {CORE} is already at {others:.0f} %")
     result = subprocess.run(
         [*CALAMITY, "paint", "--levels", "60", "--cores", str(CORE), "--duration", "2s"],
         capture_output=True,

@@ -111,6 +111,8 @@ def test_no_such_core() -> None:
 def test_the_total_follows_the_target_beside_another_program() -> None:
     with background(30, 14) as other:
         alone = total_over(1.0)
+        if alone > 45:  # a shared machine: other programs leave no room to show 65 % (CI runs alone)
+            pytest.skip(f"core {CORE} is already at {alone:.0f} % with a 30 % background")
         ours = Run(["--levels", "65", "--cores", str(CORE), "--duration", "5s"])
         ours.wait_for("painting each core's total")
         time.sleep(1.0)  # the start-up idle measurement (0.6 s), then the first periods

@@ -34,6 +34,7 @@ linked images and near-empty pages, letters and currency glyphs among the Tux Pa
 
 from __future__ import annotations
 
+import argparse
 import fnmatch
 import hashlib
 import re
@@ -67,6 +68,12 @@ PACKAGES = {
         Package("teeworlds-data", "0.7.5-2"),
         Package("ultralytics", "8.3.0", "pypi", "3137c4921c18c8ddf610f64f1badc2dad2a9fd182e10218c2bbb29caee308b9e"),
         Package("arcade", "2.6.17", "pypi", "eee7fcbb1384bf5964f4bb796d234896573045139cd297b0a482b63a9e905c2f"),
+        Package("lomiri-wallpapers-16.04", "20.04.0-2"),
+        Package("lomiri-wallpapers-20.04", "20.04.0-2"),
+        Package("ukui-wallpapers", "20.04.3-1.1"),
+        Package("tuxpaint-data", "1:0.9.28-sdl2-1"),
+        Package("kalzium-data", "4:22.12.3-1"),
+        Package("python3-skimage", "0.19.3-8"),
     )
 }
 
@@ -159,6 +166,29 @@ CLIPART_ODD = (  # checked by eye: a missing linked image, mostly text, near-emp
 WARMUX = "usr/share/games/warmux/map/"
 WARMUX_ODD = ("crystal", "pillars", "moon-4m", "towers", "randomamoebas", "randomisland")  # 3D-looking, texts
 ARCADE = "arcade/resources/images/"
+WALL = "usr/share/backgrounds/"
+LOMIRI_KINDS = {
+    "photo_landscape": "{aitzgorri,sunset,picosdeeuropa,life}_by_Aitzol_Berasategi,seeding_by_Clements_Engelhardt",
+    "photo_object": "Picture_{1A,0B}_by_freespace,free_by_Peter_Nerlich,Dragonfly_by_Bolly",
+    "photo_sky": "Bridge_by_Sander_Klootwijk",
+    "photo_room": "Wine_by_Jakkub_Mede",
+    "photo_animal": "friends_by_Aitzol_Berasategi",
+}
+TP = "usr/share/tuxpaint/"
+TP_KINDS = {
+    "photo_landscape": "templates/{cliff,corn_maze,lighthouse,mudstone,ocean_splash,ocean_waves,redwoods_above,rocks,"
+    "sun_behind_clouds,sun_behind_leaves,trees_above,trees_at_dusk,burnt_bark,mossy_bark,mossy_log}.jpg",
+    "photo_animal": "{templates/{sheep,jellyfish}.jpg,starters/reef-back.png}",
+    "photo_object": "templates/{wool_mill_machine,spiders_web}.jpg",
+    "photo_night": "starters/skyline-sf-dusk-back.jpeg",
+}
+TP_LINES = "nagasaki,pansy,hat,shipwreck,carcassone,tux_farmer,street,chicken,jetplane,rocket,frog,reef,skyline-sf-dusk"
+SKI = "usr/lib/python3/dist-packages/skimage/data/"
+SKI_KINDS = {
+    "photo_people": "astronaut,camera",
+    "photo_object": "coffee,coins,motorcycle_left,rocket",
+    "photo_animal": "chelsea",
+}
 
 PICKS = [
     *(Pick("photo", kind, "endless-sky-data", f"{ES}{prefix}*.jpg", drop=ES_ODD, crop=352)
@@ -213,6 +243,16 @@ PICKS = [
     Pick("cartoon", "cartoon", "arcade", ARCADE + "animated_characters/*/*.png", every=2),
     Pick("cartoon", "cartoon", "arcade", ARCADE + "{alien,enemies,items,space_shooter}/*.png"),
     Pick("cartoon", "pixel", "arcade", ARCADE + "cybercity_background/*.png"),
+    *(Pick("photo", kind, "lomiri-wallpapers-16.04", WALL + "{" + names + "}.jpg", crop=512)
+      for kind, names in LOMIRI_KINDS.items()),
+    Pick("photo", "photo_animal", "lomiri-wallpapers-20.04", WALL + "Kleiber_by_Lukas_Baubkus.jpg", crop=512),
+    Pick("cartoon", "digital_painting", "lomiri-wallpapers-20.04", WALL + "Fossa_by_Jasper_Roks.jpg"),
+    Pick("cartoon", "digital_painting", "ukui-wallpapers", WALL + "{calla,goldfish,desert}.png"),
+    *(Pick("photo", kind, "tuxpaint-data", TP + names, crop=288) for kind, names in TP_KINDS.items()),
+    Pick("cartoon", "lineart", "tuxpaint-data", TP + "starters/{" + TP_LINES + "}.png"),
+    Pick("photo", "photo_object", "kalzium-data", "usr/share/kalzium/data/toolpics/*.jpg"),
+    *(Pick("photo", kind, "python3-skimage", SKI + "{" + names + "}.{png,jpg}", crop=256)
+      for kind, names in SKI_KINDS.items()),
 ]  # fmt: skip
 
 
@@ -290,5 +330,14 @@ def ensure(out: Path = DEFAULT_OUT) -> Path:
     return out if (out / "manifest.csv").is_file() else build(out)
 
 
+def main(argv: list[str]) -> None:
+    """Parse ``[--out] OUT`` and build the set there."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("out", nargs="?", type=Path, help="where to write the set")
+    parser.add_argument("--out", dest="out_option", type=Path, help="where to write the set (same as OUT)")
+    args = parser.parse_args(argv)
+    build((args.out_option or args.out or DEFAULT_OUT).resolve())
+
+
 if __name__ == "__main__":
-    build(Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else DEFAULT_OUT)
+    main(sys.argv[1:])

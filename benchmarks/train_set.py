@@ -37,10 +37,13 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import hashlib
+import io
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from PIL import Image, ImageStat
 
 from imageset import Hashes, Package, build_into, crops, fetch, glob_files, store, usable, write_manifest
 
@@ -74,6 +77,7 @@ PACKAGES = {
         Package("tuxpaint-data", "1:0.9.28-sdl2-1"),
         Package("kalzium-data", "4:22.12.3-1"),
         Package("python3-skimage", "0.19.3-8"),
+        Package("hugin-data", "2022.0.0+dfsg-2"),
     )
 }
 
@@ -182,7 +186,14 @@ TP_KINDS = {
     "photo_object": "templates/{wool_mill_machine,spiders_web}.jpg",
     "photo_night": "starters/skyline-sf-dusk-back.jpeg",
 }
-TP_LINES = "nagasaki,pansy,hat,shipwreck,carcassone,tux_farmer,street,chicken,jetplane,rocket,frog,reef,skyline-sf-dusk"
+TP_LINES = "nagasaki,pansy,hat,shipwreck,tux_farmer,chicken,jetplane,rocket,frog"  # not the traced photographs
+HUGIN = "usr/share/hugin/xrc/data/help_en_EN/"
+HUGIN_PHOTOS = (  # photographs and their panoramic projections; not the screenshots, diagrams and side-by-sides
+    "800px-C_Marchi-GrandCentral-adj", "150px-Big_ben_*", "Big_ben_*", "600px-Tuebingen_Neckarfront_small15_2006-06-11",
+    "Medinet_habu_horizontal_*", "CA_fringes0?", "CA_tCA00", "Aliasing*", "300px-Lamp_enfuse", "250px-TKS-Mmm-*",
+    "150px-Ben_*", "360px-Pantheon-150x100-rect-panini", "*LagardePont-*", "250px-Little_planet",
+    "300px-2125768589_b", "Vertical-*", "250px-Rectlinear",
+)  # fmt: skip
 SKI = "usr/lib/python3/dist-packages/skimage/data/"
 SKI_KINDS = {
     "photo_people": "astronaut,camera",
@@ -243,14 +254,16 @@ PICKS = [
     Pick("cartoon", "cartoon", "arcade", ARCADE + "animated_characters/*/*.png", every=2),
     Pick("cartoon", "cartoon", "arcade", ARCADE + "{alien,enemies,items,space_shooter}/*.png"),
     Pick("cartoon", "pixel", "arcade", ARCADE + "cybercity_background/*.png"),
-    *(Pick("photo", kind, "lomiri-wallpapers-16.04", WALL + "{" + names + "}.jpg", crop=512)
+    *(Pick("photo", kind, "lomiri-wallpapers-16.04", WALL + "{" + names + "}.jpg", crop=1024)
       for kind, names in LOMIRI_KINDS.items()),
-    Pick("photo", "photo_animal", "lomiri-wallpapers-20.04", WALL + "Kleiber_by_Lukas_Baubkus.jpg", crop=512),
+    Pick("photo", "photo_animal", "lomiri-wallpapers-20.04", WALL + "Kleiber_by_Lukas_Baubkus.jpg", crop=1024),
     Pick("cartoon", "digital_painting", "lomiri-wallpapers-20.04", WALL + "Fossa_by_Jasper_Roks.jpg"),
     Pick("cartoon", "digital_painting", "ukui-wallpapers", WALL + "{calla,goldfish,desert}.png"),
     *(Pick("photo", kind, "tuxpaint-data", TP + names, crop=288) for kind, names in TP_KINDS.items()),
     Pick("cartoon", "lineart", "tuxpaint-data", TP + "starters/{" + TP_LINES + "}.png"),
     Pick("photo", "photo_object", "kalzium-data", "usr/share/kalzium/data/toolpics/*.jpg"),
+    *(Pick("photo", "photo_street", "hugin-data", f"{HUGIN}{name}.{{jpg,JPG,png}}",
+          drop=("Big_ben_cubic", "Big_ben_ff_fisheye")) for name in HUGIN_PHOTOS),  # a cube-map cross, a drawn frame
     *(Pick("photo", kind, "python3-skimage", SKI + "{" + names + "}.{png,jpg}", crop=256)
       for kind, names in SKI_KINDS.items()),
 ]  # fmt: skip
@@ -296,6 +309,9 @@ def _fill(staging: Path, roots: dict[str, Path]) -> list[dict[str, str]]:
                 (f"#crop={x},{y},{w},{h}", data) for (x, y, w, h), data in crops(body, pick.crop)
             ]  # fmt: skip
             for where, data in pieces:
+                if where and _plain(data):
+                    print(f"plain crop dropped: {pick.package}: {origin}{where}", file=sys.stderr)
+                    continue
                 if not hashes.add(data):
                     print(f"near-duplicate dropped: {pick.package}: {origin}{where}", file=sys.stderr)
                     continue
@@ -318,6 +334,12 @@ def _fill(staging: Path, roots: dict[str, Path]) -> list[dict[str, str]]:
                 )
     write_manifest(staging / "manifest.csv", rows)
     return rows
+
+
+def _plain(data: bytes) -> bool:
+    """Whether a crop is nearly featureless (a blank sky, an out-of-focus wall): luminance spread under 12."""
+    with Image.open(io.BytesIO(data)) as img:
+        return bool(ImageStat.Stat(img.convert("L")).stddev[0] < 12)
 
 
 def suffix_of(data: bytes) -> str:

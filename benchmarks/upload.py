@@ -1,9 +1,10 @@
 """Benchmark: uploads over loopback, our drop server through each protocol beside copyparty and pyfiledrop.
 
-    python benchmarks/upload.py [--runs 3] [--big-mib 1024] [--small 200] [--rss-gib 4]
+    python benchmarks/upload.py [--runs 3] [--big-mib 1024] [--small 200] [--tiny 2000] [--rss-gib 4]
+                                [--sets big,small,tiny] [--cases WORD,...]
 
-Data: one big file (1 GiB) and 200 files of 1 MiB, in a scratch folder on the same disk as the servers'
-storage. For each (server, client): MB/s (1 MB = 10^6 bytes; median of the runs, each on a fresh server and
+Data: one big file (1 GiB), 200 files of 1 MiB and 2,000 files of 64 KiB, in a scratch folder on the same disk as
+the servers' storage (``--sets`` picks some of them, ``--cases`` some clients; copyparty + u2c always runs). For each (server, client): MB/s (1 MB = 10^6 bytes; median of the runs, each on a fresh server and
 empty storage), server CPU seconds and server peak RSS, and the ratio to copyparty + u2c. Browser clients (our
 page in both modes, and copyparty's own web uploader, the fair peer for a page) run in headless Chromium; for them
 a second figure is timed inside the page, from choosing the files to the last one stored, as a user with the page
@@ -77,7 +78,12 @@ class Running:
             self.proc.wait()
 
 
-def start(kind: str, root: Path) -> Running:
+def _env(src: Path | None) -> dict[str, str]:
+    """The environment that runs our code from ``src`` (another checkout's ``src`` folder) instead of this one."""
+    return {**os.environ, "PYTHONPATH": str(src)} if src else dict(os.environ)
+
+
+def start(kind: str, root: Path, src: Path | None = None) -> Running:
     port = free_port()
     storage, chunks = root / "storage", root / "chunks"
     storage.mkdir(parents=True)
@@ -102,7 +108,7 @@ def start(kind: str, root: Path) -> Running:
     else:
         cmd = [PY, str(HERE / "pyfiledrop.py"), "-p", str(port), "-s", str(storage), "-c", str(chunks)]
     log = open(root / "server.log", "w")  # kept open for the server process
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=root)
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=root, env=_env(src))
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -240,8 +246,8 @@ def tus_tuspy(url: str, files: list[Path]) -> None:
         list(pool.map(one, files))
 
 
-def calamity_send(url: str, files: list[Path]) -> None:
-    env = {**os.environ, "CALAMITY_SEND_STATE": tempfile.mktemp()}
+def calamity_send(url: str, files: list[Path], src: Path | None = None) -> None:
+    env = {**_env(src), "CALAMITY_SEND_STATE": tempfile.mktemp()}
     subprocess.run(
         [PY, "-m", "codecalamity", "drop", "send", *map(str, files), "--to", url],
         check=True,
@@ -285,10 +291,24 @@ CASES: list[tuple[str, str, Client]] = [
 ]
 
 
+def before_cases(src: Path) -> list[tuple[str, str, Client]]:
+    """Our server and clients run from another checkout's ``src`` (``--before``), to show a change in one run."""
+
+    def send(url: str, files: list[Path]) -> None:
+        calamity_send(url, files, src)
+
+    return [
+        (f"before:{src}", client_name, send if client is calamity_send else client)
+        for kind, client_name, client in CASES
+        if kind == "calamity"
+    ]
+
+
 def measure(kind: str, client: Client, files: list[Path], work: Path) -> tuple[float, float, int, float | None]:
     """MB/s of the whole client run, server CPU seconds, server peak RSS, and MB/s once the client was ready."""
     root = Path(tempfile.mkdtemp(dir=work))
-    server = start(kind, root)
+    src = Path(kind.partition(":")[2]) if kind.startswith("before:") else None
+    server = start("calamity" if src else kind, root, src)
     try:
         total = sum(p.stat().st_size for p in files)
         cpu0 = server.cpu()
@@ -308,20 +328,33 @@ def measure(kind: str, client: Client, files: list[Path], work: Path) -> tuple[f
         shutil.rmtree(root, ignore_errors=True)
 
 
-def make_data(work: Path, big_mib: int, small: int) -> tuple[list[Path], list[Path]]:
+def make_data(work: Path, args: argparse.Namespace) -> list[tuple[str, list[Path]]]:
+    """The data sets chosen with ``--sets``, as (label, files); random throughout, so nothing dedups."""
     data = work / "data"
     data.mkdir()
-    big = data / "big.bin"
-    with open(big, "wb") as f:  # random throughout: repeated blocks would let a deduplicating uploader skip them
-        for _ in range(big_mib):
-            f.write(os.urandom(1024 * 1024))
-    smalls = []
-    for i in range(small):
-        p = data / "small" / f"s{i:03}.bin"
-        p.parent.mkdir(exist_ok=True)
-        p.write_bytes(os.urandom(1024 * 1024))
-        smalls.append(p)
-    return [big], smalls
+    sets: list[tuple[str, list[Path]]] = []
+    chosen = args.sets.split(",")
+    if "big" in chosen:
+        big = data / "big.bin"
+        with open(big, "wb") as f:
+            for _ in range(args.big_mib):
+                f.write(os.urandom(1024 * 1024))
+        sets.append((f"1 file of {args.big_mib} MiB", [big]))
+    for name, count, size, label in (
+        ("small", args.small, 1024 * 1024, "1 MiB"),
+        ("tiny", args.tiny, 64 * 1024, "64 KiB"),
+    ):
+        if name not in chosen or not count:
+            continue
+        folder = data / name
+        folder.mkdir()
+        files = []
+        for i in range(count):
+            p = folder / f"{name[0]}{i:04}.bin"
+            p.write_bytes(os.urandom(size))
+            files.append(p)
+        sets.append((f"{count} files of {label}", files))
+    return sets
 
 
 def main() -> None:
@@ -329,6 +362,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--big-mib", type=int, default=1024)
     parser.add_argument("--small", type=int, default=200)
+    parser.add_argument("--tiny", type=int, default=2000)
+    parser.add_argument("--sets", default="big,small,tiny", help="comma-separated: big, small, tiny")
+    parser.add_argument("--before", type=Path, help="also run our server and clients from this checkout's src/")
     parser.add_argument("--rss-gib", type=int, default=4)
     parser.add_argument("--work", type=Path, default=HERE.parent / ".bench-work")
     parser.add_argument("--cases", default="", help="comma-separated words: run only the cases whose name has one")
@@ -336,8 +372,14 @@ def main() -> None:
     args.work.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=args.work))
     try:
-        big, smalls = make_data(work, args.big_mib, args.small)
-        for label, files in ((f"1 file of {args.big_mib} MiB", big), (f"{args.small} files of 1 MiB", smalls)):
+        wanted = [w for w in args.cases.split(",") if w]
+        everything = CASES + (before_cases(args.before.resolve() / "src") if args.before else [])
+        cases = [
+            c
+            for c in everything
+            if (c[0], c[1]) == ("copyparty", "u2c") or not wanted or any(w in f"{c[0]} {c[1]}" for w in wanted)
+        ]
+        for label, files in make_data(work, args):
             print(f"\n== {label}, median of {args.runs} runs")
             cps = []
             for _ in range(args.runs):
@@ -349,10 +391,8 @@ def main() -> None:
                 cps.append(sum(p.stat().st_size for p in files) / MB / (time.perf_counter() - t0))
             results = {}
             failures = {}
-            for kind, client_name, client in CASES:
-                if args.cases and not any(word in f"{kind} {client_name}" for word in args.cases.split(",")):
-                    continue
-                if "(big file)" in client_name and files is smalls:  # the same as plain send below 64 MiB
+            for kind, client_name, client in cases:
+                if "(big file)" in client_name and not label.startswith("1 file"):  # plain send below 64 MiB
                     continue
                 try:
                     runs = [measure(kind, client, files, work) for _ in range(args.runs)]
@@ -368,15 +408,21 @@ def main() -> None:
             base = results[("copyparty", "u2c")]
             print(
                 f"{'server':11} {'client':27} {'MB/s':>8} {'x copyparty':>11} {'server CPU s':>12} {'peak RSS MB':>11}"
-                "  (page: MB/s once loaded, x copyparty)"
+                "  (page: MB/s once loaded, x copyparty's page)"
             )
+            page = results.get(("copyparty", "its page (chromium)"))
+            page_base = page[3] if page is not None else None
             for (kind, client_name), (speed, cpu, rss, loaded) in results.items():
-                tail = "" if loaded is None else f"  {loaded:7.1f} {loaded / base[0]:5.2f}"
+                kind = kind.partition(":")[0]  # before:<path> prints as "before"
+                tail = "" if loaded is None else f"  {loaded:7.1f}"
+                if loaded is not None and page_base:
+                    tail += f" {loaded / page_base:5.2f}"
                 print(
                     f"{kind:11} {client_name:27} {speed:8.1f} {speed / base[0]:11.2f} {cpu:12.2f} {rss / MB:11.1f}"
                     + tail
                 )
             for (kind, client_name), why in failures.items():
+                kind = kind.partition(":")[0]
                 print(f"{kind:11} {client_name:27} failed: {why}")
             print(f"{'cp':11} {'(same disk)':27} {statistics.median(cps):8.1f}")
         if args.rss_gib:

@@ -1,4 +1,11 @@
-"""The upload endpoint of Dropzone.js's chunk protocol (the tutorial's pyfiledrop), plain uploads too."""
+"""The upload endpoint of Dropzone.js's chunk protocol (the tutorial's pyfiledrop), plain uploads too.
+
+Multipart fields have no defined order. Dropzone sends its ``dz*`` fields before the file part, and then the
+bytes stream straight to their place in the upload; when the file part comes first (curl ``-F file=@x -F
+dzuuid=...``, some forms and HTTP libraries), its bytes are held in a partial file of their own in the chunks
+area until the form ends, and then either become the chunk its fields describe or, with no ``dz*`` field at
+all, a plain upload.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from codecalamity.drop.auth import PasswordGate
-from codecalamity.drop.chunks import ChunkSink, CompareSink, WholeSink, parse_upload_id
+from codecalamity.drop.chunks import FIELDS, ChunkSink, CompareSink, WholeSink, parse_upload_id
 from codecalamity.drop.config import MAX_CHUNK_BYTES, DropConfig
 from codecalamity.drop.errors import BadRequest, DropError, TooLarge
 from codecalamity.drop.formstream import Field, FileData, FileStart, FormStream
@@ -19,6 +26,7 @@ from codecalamity.drop.plumbing import body_pieces, content_length, error_respon
 logger = logging.getLogger(__name__)
 # Room for the form fields and part headers around a chunk's bytes.
 FORM_OVERHEAD = 64 * 1024
+CHUNK_FIELDS = ("dzuuid", *FIELDS)
 
 
 class Dropzone:
@@ -42,23 +50,30 @@ class Dropzone:
         try:
             form = FormStream(request.headers.get("content-type", ""))
             fields: dict[str, str] = {}
+            filename = ""
             async for body in body_pieces(request, self.config.timeout):
                 for event in form.feed(body):
                     if isinstance(event, FileData):
                         assert sink is not None
                         sink.write(event.data)
                     elif isinstance(event, Field):
+                        if event.name in fields and event.name.startswith("dz"):
+                            raise BadRequest(f"field {event.name} is given more than once")
                         fields[event.name] = event.value
                     elif isinstance(event, FileStart):
                         if sink is not None or event.name != "file":
                             raise BadRequest("send exactly one file, in the field 'file'")
-                        if "dzuuid" in fields:
-                            sink = self.inbox.begin_chunk(fields, event.filename)
-                        else:
-                            sink = self.inbox.begin_whole(event.filename, length)
+                        filename = event.filename
+                        if all(name in fields for name in CHUNK_FIELDS):
+                            sink = self.inbox.begin_chunk(fields, filename)
+                        else:  # a plain upload, or a chunk whose fields follow its bytes: decided at the end
+                            sink = self.inbox.begin_whole(filename, length)
             form.finish()
             if sink is None:
                 raise BadRequest("No file provided")
+            if isinstance(sink, WholeSink) and any(name in fields for name in CHUNK_FIELDS):
+                held, sink = sink, None
+                sink = await self.inbox.chunk_from_held(held, fields, filename)
             result = await self.inbox.complete(sink)
             sink = None
             return JSONResponse(result)

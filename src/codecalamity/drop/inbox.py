@@ -24,6 +24,7 @@ from codecalamity.drop.storage import Storage
 
 logger = logging.getLogger(__name__)
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
+HELD_BLOCK = 1024 * 1024
 
 
 class Inbox:
@@ -101,6 +102,30 @@ class Inbox:
         upload_id = str(uuid.uuid4())
         self.storage.prepare(upload_id, 0)
         return WholeSink(upload_id, display_name(filename), self.storage.writer(upload_id), self.config.max_size)
+
+    async def chunk_from_held(
+        self, held: WholeSink, fields: Mapping[str, str], filename: str
+    ) -> ChunkSink | CompareSink:
+        """A file part that came before its chunk fields: move its held bytes to where the fields say.
+
+        The held partial file is removed whatever happens; on any error nothing of it is recorded.
+        """
+        held.abort()
+        try:
+            sink = self.begin_chunk(fields, filename)
+            try:
+                offset = 0
+                while offset < held.written:
+                    n = min(HELD_BLOCK, held.written - offset)
+                    sink.write(self.storage.read_partial(held.upload_id, offset, n))
+                    offset += n
+                    await anyio.sleep(0)  # other requests go on between blocks, as between body pieces
+            except BaseException:
+                sink.abort()
+                raise
+            return sink
+        finally:
+            self.storage.discard_partial(held.upload_id)
 
     def check_space(self, needed: int) -> None:
         """Raise :class:`NoSpace` unless ``needed`` more bytes leave the free-disk reserve untouched."""

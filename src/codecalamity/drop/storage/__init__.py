@@ -34,6 +34,9 @@ class Storage(Protocol):
     def writer(self, upload_id: str) -> ChunkWriter:
         """A writer into the upload's partial content."""
 
+    def read_partial(self, upload_id: str, offset: int, size: int) -> bytes:
+        """``size`` bytes of the upload's partial content from ``offset`` (fewer only at its end)."""
+
     def has_partial(self, upload_id: str) -> bool:
         """Whether partial content exists for the upload."""
 

@@ -102,6 +102,10 @@ class LocalStorage:
     def writer(self, upload_id: str) -> ChunkWriter:
         return _FileWriter(self._partial(upload_id))
 
+    def read_partial(self, upload_id: str, offset: int, size: int) -> bytes:
+        with open(self._partial(upload_id), "rb", buffering=0) as f:
+            return os.pread(f.fileno(), size, offset)
+
     def has_partial(self, upload_id: str) -> bool:
         return self._partial(upload_id).is_file()
 

@@ -4,8 +4,10 @@
                                 [--sets big,small,tiny] [--cases WORD,...]
 
 Data: one big file (1 GiB), 200 files of 1 MiB and 2,000 files of 64 KiB, in a scratch folder on the same disk as
-the servers' storage (``--sets`` picks some of them, ``--cases`` some clients; copyparty + u2c always runs). For each (server, client): MB/s (1 MB = 10^6 bytes; median of the runs, each on a fresh server and
-empty storage), server CPU seconds and server peak RSS, and the ratio to copyparty + u2c. Browser clients (our
+the servers' storage (``--sets`` picks some of them, ``--cases`` some clients; copyparty + u2c always runs;
+``--before DIR`` runs our server and clients from another checkout too, as "before"). For each (server, client):
+MB/s (1 MB = 10^6 bytes; median of the runs, each on a fresh server and empty storage), server CPU seconds and
+server peak RSS, and the ratio to copyparty + u2c. Browser clients (our
 page in both modes, and copyparty's own web uploader, the fair peer for a page) run in headless Chromium; for them
 a second figure is timed inside the page, from choosing the files to the last one stored, as a user with the page
 already open sees it. `send --streams 4` (the big file only) sends one file as four tus partial uploads at once,

@@ -184,13 +184,21 @@ async def test_kept_files_expire_but_shared_content_stays_while_used(tmp_path: P
     first_done = inbox.ledger.get(str(first["id"])).finished  # type: ignore[union-attr]
     second_done = inbox.ledger.get(str(second["id"])).finished  # type: ignore[union-attr]
     assert first_done is not None and second_done is not None
+    assert (tmp_path / "s" / "two.txt").stat().st_ino == (tmp_path / "s" / "one.txt").stat().st_ino
     if second_done > first_done:
-        # the first upload is past --keep; its content is still used by the second
+        # the first upload is past --keep: its name goes, the content stays under the second's name
         assert inbox.expire(first_done + 100 + (second_done - first_done) / 2) == 1
-        assert (tmp_path / "s" / "one.txt").exists()
+        assert not (tmp_path / "s" / "one.txt").exists()
+        assert (tmp_path / "s" / "two.txt").read_bytes() == b"same"
         assert inbox.ledger.get(str(first["id"])) is None
-    assert inbox.expire(second_done + 101) >= 1
+        assert inbox.ledger.blob(str(first["sha256"])) == ("two.txt", 4)
+        third = await _whole(inbox, "three.txt", b"same")  # linked from the copy that is left
+        assert (tmp_path / "s" / "three.txt").stat().st_ino == (tmp_path / "s" / "two.txt").stat().st_ino
+        assert inbox.expire(float(inbox.ledger.get(str(third["id"])).finished or 0) + 101) == 2  # type: ignore[union-attr]
+    else:
+        assert inbox.expire(second_done + 101) == 2
     assert not (tmp_path / "s" / "one.txt").exists()
+    assert not (tmp_path / "s" / "two.txt").exists()
     assert inbox.ledger.blob(str(first["sha256"])) is None
 
 

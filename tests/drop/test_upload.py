@@ -177,7 +177,7 @@ def test_downloads_by_token_with_range_and_dedup(server: Server) -> None:
         first = client.post(server.url + "upload", files={"file": ("first.bin", data)}).json()
         second = client.post(server.url + "upload", files={"file": ("Ünïcode; x=1.bin", data)}).json()
         assert first["token"] != second["token"]
-        assert server.stored_files() == {"first.bin": data}  # stored once
+        assert server.stored_files() == {"first.bin": data, "Ünïcode; x=1.bin": data}
 
         one = client.get(server.origin + first["download"])
         assert one.content == data
@@ -197,6 +197,41 @@ def test_downloads_by_token_with_range_and_dedup(server: Server) -> None:
 
         os.unlink(server.storage / "first.bin")
         assert client.get(server.origin + first["download"]).status_code == 404
+        assert client.get(server.origin + second["download"]).content == data  # its own name is still there
+
+
+def test_every_upload_visible_under_its_name_content_stored_once(server: Server) -> None:
+    """report.pdf and then the same bytes as report-final.pdf: both appear, as one file on disk (hard links)."""
+    data = _data(5000)
+    other = _data(5000, seed=3)
+    with httpx.Client() as client:
+        replies = [
+            client.post(server.url + "upload", files={"file": (name, content)}).json()
+            for name, content in (
+                ("report.pdf", data),
+                ("report-final.pdf", data),
+                ("report.pdf", data),  # the same content under the same name again adds nothing
+                ("report.pdf", other),  # another content under a taken name gets a new name
+            )
+        ]
+        uid = str(uuid.uuid4())
+        chunked = upload_all(client, server.url, uid, data, CHUNK, [4, 0, 3, 1, 2])  # Dropzone chunks: same rule
+    assert all(r["state"] == "done" for r in replies)
+    assert len({r["id"] for r in replies}) == 4  # one ledger row per upload
+    assert chunked.json()["state"] == "done"
+    assert server.stored_files() == {
+        "report.pdf": data,
+        "report-final.pdf": data,
+        "report (1).pdf": other,
+        "data.bin": data,
+    }
+    inode = (server.storage / "report.pdf").stat()
+    assert inode.st_nlink == 3
+    for name in ("report-final.pdf", "data.bin"):
+        assert (server.storage / name).stat().st_ino == inode.st_ino
+    with httpx.Client() as client:
+        for reply in replies:
+            assert client.get(server.origin + reply["download"]).content == (other if reply is replies[3] else data)
 
 
 def test_downloads_are_off_by_default(serve: Callable[..., Server]) -> None:

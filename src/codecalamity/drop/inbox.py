@@ -173,11 +173,8 @@ class Inbox:
             return
         try:
             sha = self.storage.digest(upload_id, upload.size, known_sha)
-            blob = self.ledger.blob(sha)
-            if blob is None or not self.storage.exists(blob[0], upload.size):
-                key = self.storage.place(upload_id, upload.name)
-                self.ledger.add_blob(sha, key, upload.size)
-            self.ledger.finish(upload_id, sha, secrets.token_urlsafe(24))
+            key = self._store(upload, sha)
+            self.ledger.finish(upload_id, sha, secrets.token_urlsafe(24), key)
             self.storage.discard_partial(upload_id)
             logger.info("received %s (%d bytes, sha256 %s)", upload.name, upload.size, sha)
         except sqlite3.OperationalError as err:
@@ -189,6 +186,22 @@ class Inbox:
                 return
             logger.error("finishing upload %s failed: %s", upload_id, err)
             self.ledger.set_state(upload_id, "failed", error=str(err.strerror or err))
+
+    def _store(self, upload: Upload, sha: str) -> str:
+        """Make the content visible under the upload's own name; return that key.
+
+        The same content under the same name again is the earlier file; under another name, a link to the
+        stored copy (the content takes its space once); new content is placed from the partial file.
+        """
+        same = self.ledger.stored_as(sha, upload.name)
+        if same is not None and self.storage.exists(same, upload.size):
+            return same
+        blob = self.ledger.blob(sha)
+        if blob is not None and self.storage.exists(blob[0], upload.size):
+            return self.storage.link(blob[0], upload.name)
+        key = self.storage.place(upload.id, upload.name)
+        self.ledger.add_blob(sha, key, upload.size)
+        return key
 
     # reading ---------------------------------------------------------------------------------------------
 
@@ -221,10 +234,14 @@ class Inbox:
         upload = self.ledger.by_token(token) if _TOKEN.fullmatch(token) else None
         if upload is None or upload.sha256 is None:
             raise DropError(404, "not found")
-        blob = self.ledger.blob(upload.sha256)
-        if blob is None or not self.storage.exists(blob[0], upload.size):
+        if upload.stored is not None:
+            key: str | None = upload.stored
+        else:  # finished before every upload had its own name
+            blob = self.ledger.blob(upload.sha256)
+            key = blob[0] if blob else None
+        if key is None or not self.storage.exists(key, upload.size):
             raise DropError(404, "the file is no longer stored")
-        return upload, blob[0]
+        return upload, key
 
     # housekeeping ----------------------------------------------------------------------------------------
 
@@ -243,10 +260,15 @@ class Inbox:
         """Remove an upload: its partial bytes, its ledger rows, and its stored file when nobody else shares it."""
         self.storage.discard_partial(upload.id)
         self.ledger.delete(upload.id)
-        if upload.state == "done" and upload.sha256:
-            key = self.ledger.drop_blob_if_unused(upload.sha256)
-            if key is not None:
-                self.storage.remove(key)
+        if upload.state != "done" or not upload.sha256:
+            return
+        if upload.stored is not None:
+            if self.ledger.release_stored(upload.sha256, upload.stored):
+                self.storage.remove(upload.stored)
+            return
+        key = self.ledger.drop_blob_if_unused(upload.sha256)
+        if key is not None:
+            self.storage.remove(key)
 
     def expire(self, now: float | None = None) -> int:
         """Remove abandoned partial uploads and, with ``keep``, old finished ones; return how many."""

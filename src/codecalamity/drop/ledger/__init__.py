@@ -24,3 +24,5 @@ class Upload:
     created: float
     updated: float
     finished: float | None
+    stored: str | None = None
+    """The storage key this upload is visible under once done (its own name; the content may be shared)."""

@@ -81,6 +81,7 @@ class SqliteLedger:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(SCHEMA)
+        _add_stored_column(self._db)
 
     def close(self) -> None:
         """Close the connection."""
@@ -140,15 +141,49 @@ class SqliteLedger:
         with self._tx() as db:
             return db.execute(sql, args).rowcount == 1
 
-    def finish(self, upload_id: str, sha256: str, token: str) -> None:
-        """Mark an upload done with its content hash and download token."""
+    def finish(self, upload_id: str, sha256: str, token: str, stored: str | None = None) -> None:
+        """Mark an upload done with its content hash, download token and the key it is visible under."""
         now = time.time()
         with self._tx() as db:
             db.execute(
-                "UPDATE uploads SET state = 'done', sha256 = ?, token = ?, error = NULL, finished = ?, updated = ?"
-                " WHERE id = ?",
-                (sha256, token, now, now, upload_id),
+                "UPDATE uploads SET state = 'done', sha256 = ?, token = ?, stored = ?, error = NULL, finished = ?,"
+                " updated = ? WHERE id = ?",
+                (sha256, token, stored, now, now, upload_id),
             )
+
+    def stored_as(self, sha256: str, name: str) -> str | None:
+        """The key of a finished upload with this content under this name, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT stored FROM uploads WHERE sha256 = ? AND name = ? AND state = 'done' AND stored IS NOT NULL"
+                " LIMIT 1",
+                (sha256, name),
+            ).fetchone()
+        return str(row[0]) if row else None
+
+    def release_stored(self, sha256: str, key: str) -> bool:
+        """After an upload stored as ``key`` was deleted: True when no finished upload shows ``key`` any more.
+
+        The content's record then moves to another upload's key that shares it, or goes when none does.
+        """
+        with self._tx() as db:
+            (users,) = db.execute("SELECT COUNT(*) FROM uploads WHERE stored = ? AND state = 'done'", (key,)).fetchone()
+            (older,) = db.execute(  # finished before uploads had their own key: they show the content's key
+                "SELECT COUNT(*) FROM uploads u JOIN blobs b ON b.sha256 = u.sha256"
+                " WHERE u.sha256 = ? AND u.stored IS NULL AND u.state = 'done' AND b.path = ?",
+                (sha256, key),
+            ).fetchone()
+            if users or older:
+                return False
+            other = db.execute(
+                "SELECT stored FROM uploads WHERE sha256 = ? AND state = 'done' AND stored IS NOT NULL LIMIT 1",
+                (sha256,),
+            ).fetchone()
+            if other is None:
+                db.execute("DELETE FROM blobs WHERE sha256 = ? AND path = ?", (sha256, key))
+            else:
+                db.execute("UPDATE blobs SET path = ? WHERE sha256 = ? AND path = ?", (other[0], sha256, key))
+        return True
 
     def delete(self, upload_id: str) -> None:
         """Forget an upload and its chunks."""
@@ -200,7 +235,7 @@ class SqliteLedger:
         """Record a new tus upload (offset 0) and return it as recorded; ``concat`` and ``deferred`` as in
         :meth:`tus_extras`."""
         now = time.time()
-        upload = Upload(upload_id, name, size, max(size, 1), 1, "partial", None, None, None, now, now, None)
+        upload = Upload(upload_id, name, size, max(size, 1), 1, "partial", None, None, None, now, now, None, None)
         with self._tx() as db:
             db.execute(
                 "INSERT INTO uploads (id, name, size, chunk_size, chunk_count, state, created, updated)"
@@ -309,3 +344,12 @@ class SqliteLedger:
             row = db.execute("SELECT path FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
             db.execute("DELETE FROM blobs WHERE sha256 = ?", (sha256,))
         return str(row[0]) if row else None
+
+
+def _add_stored_column(db: sqlite3.Connection) -> None:
+    """Schema step: ``uploads.stored``, the key each finished upload is visible under (ledgers made before
+    every upload got its own name have the column added, empty: those uploads fall back to the content's key)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(uploads)")}
+    if "stored" not in columns:
+        db.execute("ALTER TABLE uploads ADD COLUMN stored TEXT")
+    db.execute("CREATE INDEX IF NOT EXISTS uploads_sha256 ON uploads(sha256)")

@@ -53,6 +53,12 @@ class Storage(Protocol):
     def place(self, upload_id: str, name: str) -> str:
         """Publish the partial content under a new, unused name derived from ``name``; return its key."""
 
+    def link(self, key: str, name: str) -> str:
+        """Show the stored file ``key`` under a new, unused name derived from ``name`` too; return its key.
+
+        The content takes its space once (a hard link on a local disk).
+        """
+
     def exists(self, key: str, size: int) -> bool:
         """Whether the stored file ``key`` is still there with ``size`` bytes."""
 

@@ -181,6 +181,9 @@ class LocalStorage:
             return candidate
         raise OSError(errno.EEXIST, f"no free name for {name!r}")
 
+    def link(self, key: str, name: str) -> str:
+        return self._link_unique(self.path(key), disk_name(name))
+
     def exists(self, key: str, size: int) -> bool:
         try:
             return self.path(key).stat().st_size == size

@@ -6,6 +6,7 @@ set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v dbus-daemon >/dev/null 2>&1 || need+=(dbus-daemon)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)  # the drop TLS tests make a certificate
 if [ "${1:-}" = "--bench" ]; then  # the peers the benchmarks measure against
   command -v stress-ng >/dev/null 2>&1 || need+=(stress-ng)
 fi

@@ -54,7 +54,7 @@ def start_server(storage: Path, chunks: Path, *args: str, env: dict[str, str] | 
     url = None
     deadline = time.monotonic() + 30
     while url is None and time.monotonic() < deadline and proc.poll() is None:
-        match = re.search(r"Open (http://127\.0\.0\.1:\d+/)", log.read_text())
+        match = re.search(r"Open (https?://127\.0\.0\.1:\d+/)", log.read_text())
         url = match.group(1) if match else time.sleep(0.05)
     if url is None:
         proc.kill()
@@ -62,7 +62,7 @@ def start_server(storage: Path, chunks: Path, *args: str, env: dict[str, str] | 
         raise AssertionError("server did not start:\n" + log.read_text())
     while time.monotonic() < deadline:
         try:
-            if httpx.get(url + "favicon.ico", timeout=2).status_code == 200:
+            if httpx.get(url + "favicon.ico", timeout=2, verify=False).status_code == 200:
                 return Server(url, storage, chunks, proc, log)
         except httpx.TransportError:
             time.sleep(0.05)

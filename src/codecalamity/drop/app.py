@@ -44,7 +44,7 @@ class DropApp:
 
     async def index(self, request: Request) -> Response:
         if not self.gate.authorised(request):
-            return self.gate.denied()
+            return self.gate.denied(request)
         return HTMLResponse(self.page, headers=self._page_headers())
 
     def _page_headers(self) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from pathlib import Path
@@ -83,6 +84,18 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--reserve", type=int, default=100, show_default=True, help="Free disk space (MB) never to use.")
 @click.option("--password", default=None, help=f"Require this password to upload (or set {PASSWORD_ENV}).")
 @click.option(
+    "--tls-cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Serve HTTPS with this certificate (PEM, with --tls-key).",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="The certificate's private key (PEM).",
+)
+@click.option(
     "--page-mode",
     type=click.Choice(["tus", "dropzone"]),
     default="tus",
@@ -108,11 +121,14 @@ def serve(
     keep: float | None,
     reserve: int,
     password: str | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
     page_mode: str,
     keep_awake: bool,
     keep_awake_grace: float,
 ) -> None:
     """Start the drop box server and print the URL to open."""
+    _check_tls(tls_cert, tls_key)
     config = DropConfig(
         storage=storage,
         chunks=chunks,
@@ -145,9 +161,23 @@ def serve(
         awake = AwakeWhileBusy("calamity drop: receiving uploads", grace=keep_awake_grace)
     app = create_app(config, on_activity=awake.update if awake else None)
     actual_port = sock.getsockname()[1]
-    _banner(config, actual_port, keep_awake)
+    _banner(config, actual_port, keep_awake, tls=tls_cert is not None)
+    if config.password and tls_cert is None and not _loopback(config.host):
+        click.echo(
+            f"Warning: --password without TLS on {config.host}: the password crosses the network readable by "
+            "anyone on the way. Give --tls-cert and --tls-key, or serve behind an HTTPS proxy.",
+            err=True,
+        )
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level="warning", timeout_keep_alive=30, lifespan="on", access_log=False)
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            timeout_keep_alive=30,
+            lifespan="on",
+            access_log=False,
+            ssl_certfile=str(tls_cert) if tls_cert else None,
+            ssl_keyfile=str(tls_key) if tls_key else None,
+        )
     )
     try:
         server.run(sockets=[sock])
@@ -170,7 +200,30 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _urls(host: str, port: int) -> list[str]:
+def _check_tls(cert: Path | None, key: Path | None) -> None:
+    """Both TLS files or neither, and a certificate that loads with its key (a clear error now, not at start)."""
+    if (cert is None) != (key is None):
+        raise UsageError("--tls-cert and --tls-key go together")
+    if cert is None or key is None:
+        return
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError) as err:
+        raise UsageError(f"cannot use --tls-cert {cert} with --tls-key {key}: {err}") from None
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _urls(host: str, port: int, scheme: str = "http") -> list[str]:
     if host in ("0.0.0.0", "::"):
         hosts = ["127.0.0.1"]
         try:
@@ -179,10 +232,10 @@ def _urls(host: str, port: int) -> list[str]:
             pass
     else:
         hosts = [host]
-    return [f"http://[{h}]:{port}/" if ":" in h else f"http://{h}:{port}/" for h in hosts]
+    return [f"{scheme}://[{h}]:{port}/" if ":" in h else f"{scheme}://{h}:{port}/" for h in hosts]
 
 
-def _banner(config: DropConfig, port: int, keep_awake: bool) -> None:
+def _banner(config: DropConfig, port: int, keep_awake: bool, *, tls: bool = False) -> None:
     rows = [
         ("Timeout", f"{config.timeout_ms} ms"),
         ("Chunk Size", f"{config.chunk_size} bytes"),
@@ -196,6 +249,7 @@ def _banner(config: DropConfig, port: int, keep_awake: bool) -> None:
         ("Keep", format_duration(config.keep) if config.keep else "forever"),
         ("Disk Reserve", f"{config.reserve_mb} MB"),
         ("Password", "required" if config.password else "none"),
+        ("TLS", "on" if tls else "off"),
         ("Keep Awake", "while uploading" if keep_awake else "off"),
         ("Dropzone", f"{config.dropzone_base}/{config.dropzone_version}"),
         ("Page Mode", config.page_mode),
@@ -203,7 +257,7 @@ def _banner(config: DropConfig, port: int, keep_awake: bool) -> None:
     for key, value in rows:
         click.echo(f"{key + ':':17}{value}")
     click.echo("")
-    for url in _urls(config.host, port):
+    for url in _urls(config.host, port, "https" if tls else "http"):
         click.echo(f"Open {url}")
     click.echo("Press Ctrl+C to stop.", err=False)
 

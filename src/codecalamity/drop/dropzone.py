@@ -40,7 +40,7 @@ class Dropzone:
     async def upload(self, request: Request) -> Response:
         """Stream one multipart request's file into the inbox."""
         if not self.gate.authorised(request):
-            return self.gate.denied()
+            return self.gate.denied(request)
         length = content_length(request)
         limit = max(self.config.max_size, MAX_CHUNK_BYTES) + FORM_OVERHEAD
         if length is not None and length > limit:
@@ -96,7 +96,7 @@ class Dropzone:
     async def status(self, request: Request) -> Response:
         """Which chunks of an upload have arrived, and whether it is stored."""
         if not self.gate.authorised(request):
-            return self.gate.denied()
+            return self.gate.denied(request)
         try:
             return JSONResponse(self.inbox.status(parse_upload_id(request.path_params["upload_id"])))
         except DropError as err:

@@ -100,7 +100,7 @@ class Tus:
         if request.method == "OPTIONS":
             return self._options()
         if not self.gate.authorised(request):
-            return self.gate.denied()
+            return self.gate.denied(request)
         try:
             self._check_version(request)
             return await action(request)

@@ -194,18 +194,36 @@ class CompareSink:
 
 
 class WholeSink:
-    """A plain, non-chunked upload, appended to a new partial file."""
+    """An upload that arrives whole in one request (a plain upload, a tus creation with all its bytes, the only
+    chunk of a Dropzone upload), appended to a new partial file and hashed as it comes.
 
-    def __init__(self, upload_id: str, name: str, writer: ChunkWriter, max_size: int) -> None:
+    ``partial_id`` names the partial file (a fresh id: requests never share one); ``chunk`` is set for the
+    only chunk of a Dropzone upload, whose size it fixes.
+    """
+
+    def __init__(
+        self,
+        upload_id: str,
+        name: str,
+        writer: ChunkWriter,
+        max_size: int,
+        *,
+        partial_id: str | None = None,
+        chunk: ChunkInfo | None = None,
+    ) -> None:
         self.upload_id = upload_id
+        self.partial_id = partial_id or upload_id
         self.name = name
+        self.chunk = chunk
         self.sha = hashlib.sha256()
         self.written = 0
         self._writer = writer
-        self._max = max_size
+        self._max = chunk.expected if chunk is not None else max_size
 
     def write(self, data: bytes) -> None:
         if self.written + len(data) > self._max:
+            if self.chunk is not None:
+                raise TooLarge(f"chunk 0 is larger than the {self._max} bytes announced")
             raise TooLarge(f"file is over the limit of {self._max} bytes")
         try:
             self._writer.write_at(self.written, data)

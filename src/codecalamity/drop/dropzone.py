@@ -71,7 +71,7 @@ class Dropzone:
             form.finish()
             if sink is None:
                 raise BadRequest("No file provided")
-            if isinstance(sink, WholeSink) and any(name in fields for name in CHUNK_FIELDS):
+            if isinstance(sink, WholeSink) and sink.chunk is None and any(name in fields for name in CHUNK_FIELDS):
                 held, sink = sink, None
                 sink = await self.inbox.chunk_from_held(held, fields, filename)
             result = await self.inbox.complete(sink)
@@ -90,7 +90,7 @@ class Dropzone:
             if sink is not None:
                 sink.abort()
                 if isinstance(sink, WholeSink):
-                    self.inbox.storage.discard_partial(sink.upload_id)
+                    self.inbox.storage.discard_partial(sink.partial_id)
             self.inbox.bump(-1)
 
     async def status(self, request: Request) -> Response:

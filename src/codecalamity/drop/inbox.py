@@ -16,10 +16,11 @@ import anyio.to_thread
 
 from codecalamity.drop.chunks import ChunkInfo, ChunkSink, CompareSink, Owners, WholeSink, disk_error, parse_chunk
 from codecalamity.drop.config import DropConfig
-from codecalamity.drop.errors import Conflict, DropError, NoSpace
+from codecalamity.drop.errors import BadRequest, Conflict, DropError, NoSpace
 from codecalamity.drop.ledger import Upload
 from codecalamity.drop.ledger.sqlite import SqliteLedger
 from codecalamity.drop.names import display_name
+from codecalamity.drop.plumbing import ledger_error
 from codecalamity.drop.storage import Storage
 
 logger = logging.getLogger(__name__)
@@ -63,9 +64,12 @@ class Inbox:
 
     # receiving -------------------------------------------------------------------------------------------
 
-    def begin_chunk(self, fields: Mapping[str, str], filename: str) -> ChunkSink | CompareSink:
+    def begin_chunk(self, fields: Mapping[str, str], filename: str) -> ChunkSink | CompareSink | WholeSink:
         """Check a chunk's fields and return the sink its bytes go to."""
         info = parse_chunk(fields, self.config.max_size)
+        if info.count == 1 and self.ledger.get(info.upload_id) is None:
+            # the whole file in one chunk (every small file Dropzone sends): stored as it ends, one ledger write
+            return self.begin_whole(filename, info.total, upload_id=info.upload_id, chunk=info)
         upload = self._upload_for(info, display_name(filename))
         recorded = self.ledger.chunk_sha(info.upload_id, info.index)
         if recorded is not None:
@@ -95,17 +99,34 @@ class Inbox:
             raise Conflict(f"upload failed: {upload.error}")
         return upload
 
-    def begin_whole(self, filename: str, content_length: int | None) -> WholeSink:
-        """Start a plain, non-chunked upload under a new id."""
+    def begin_whole(
+        self,
+        filename: str,
+        content_length: int | None,
+        *,
+        upload_id: str | None = None,
+        chunk: ChunkInfo | None = None,
+    ) -> WholeSink:
+        """Start an upload that arrives whole in this request (under a new id unless ``upload_id`` is given)."""
         if content_length is not None:
             self.check_space(content_length)
-        upload_id = str(uuid.uuid4())
-        self.storage.prepare(upload_id, 0)
-        return WholeSink(upload_id, display_name(filename), self.storage.writer(upload_id), self.config.max_size)
+        partial_id = str(uuid.uuid4())
+        try:
+            self.storage.prepare(partial_id, 0)
+        except OSError as err:
+            raise disk_error(err) from err
+        return WholeSink(
+            upload_id or partial_id,
+            display_name(filename),
+            self.storage.writer(partial_id),
+            self.config.max_size,
+            partial_id=partial_id,
+            chunk=chunk,
+        )
 
     async def chunk_from_held(
         self, held: WholeSink, fields: Mapping[str, str], filename: str
-    ) -> ChunkSink | CompareSink:
+    ) -> ChunkSink | CompareSink | WholeSink:
         """A file part that came before its chunk fields: move its held bytes to where the fields say.
 
         The held partial file is removed whatever happens; on any error nothing of it is recorded.
@@ -117,7 +138,7 @@ class Inbox:
                 offset = 0
                 while offset < held.written:
                     n = min(HELD_BLOCK, held.written - offset)
-                    sink.write(self.storage.read_partial(held.upload_id, offset, n))
+                    sink.write(self.storage.read_partial(held.partial_id, offset, n))
                     offset += n
                     await anyio.sleep(0)  # other requests go on between blocks, as between body pieces
             except BaseException:
@@ -125,7 +146,7 @@ class Inbox:
                 raise
             return sink
         finally:
-            self.storage.discard_partial(held.upload_id)
+            self.storage.discard_partial(held.partial_id)
 
     def check_space(self, needed: int) -> None:
         """Raise :class:`NoSpace` unless ``needed`` more bytes leave the free-disk reserve untouched."""
@@ -136,11 +157,7 @@ class Inbox:
     async def complete(self, sink: ChunkSink | CompareSink | WholeSink) -> dict[str, Any]:
         """The request's file part ended: record it, finish the upload when it is whole, say where it stands."""
         if isinstance(sink, WholeSink):
-            sha = sink.sha.hexdigest()
-            sink.abort()
-            self.ledger.create(sink.upload_id, sink.name, sink.written, max(sink.written, 1), 1)
-            self.ledger.add_chunk(sink.upload_id, 0, sink.written, sha)
-            return await self.finish(sink.upload_id)
+            return await self.finish_whole(sink)
         if isinstance(sink, CompareSink):
             sink.complete()
             # a retry after a finish that failed (disk full) starts the finish again
@@ -188,20 +205,74 @@ class Inbox:
             self.ledger.set_state(upload_id, "failed", error=str(err.strerror or err))
 
     def _store(self, upload: Upload, sha: str) -> str:
-        """Make the content visible under the upload's own name; return that key.
+        """Make the content visible under the upload's own name; return that key."""
+        key, how = self._publish(upload.id, upload.name, upload.size, sha)
+        if how == "placed":
+            self.ledger.add_blob(sha, key, upload.size)
+        return key
+
+    def _publish(self, partial_id: str, name: str, size: int, sha: str) -> tuple[str, str]:
+        """Show the content under ``name``: the key, and how (``same``, ``linked`` or ``placed``).
 
         The same content under the same name again is the earlier file; under another name, a link to the
         stored copy (the content takes its space once); new content is placed from the partial file.
         """
-        same = self.ledger.stored_as(sha, upload.name)
-        if same is not None and self.storage.exists(same, upload.size):
-            return same
+        same = self.ledger.stored_as(sha, name)
+        if same is not None and self.storage.exists(same, size):
+            return same, "same"
         blob = self.ledger.blob(sha)
-        if blob is not None and self.storage.exists(blob[0], upload.size):
-            return self.storage.link(blob[0], upload.name)
-        key = self.storage.place(upload.id, upload.name)
-        self.ledger.add_blob(sha, key, upload.size)
-        return key
+        if blob is not None and self.storage.exists(blob[0], size):
+            return self.storage.link(blob[0], name), "linked"
+        return self.storage.place(partial_id, name), "placed"
+
+    async def finish_whole(self, sink: WholeSink, tus_metadata: str | None = None) -> dict[str, Any]:
+        """Store an upload that arrived whole in one request: flushed, published and recorded as done in one
+        ledger transaction (with its tus offset when ``tus_metadata`` is given); return its status."""
+        sha = sink.sha.hexdigest()
+        sink.abort()
+        try:
+            if sink.chunk is not None and sink.written != sink.chunk.expected:
+                raise BadRequest(f"chunk 0 has {sink.written} bytes, {sink.chunk.expected} were announced")
+            upload = await anyio.to_thread.run_sync(self._finish_whole_sync, sink, sha, tus_metadata)
+        finally:
+            self.storage.discard_partial(sink.partial_id)
+        return self._status(upload)
+
+    def _finish_whole_sync(self, sink: WholeSink, sha: str, tus_metadata: str | None) -> Upload:
+        try:
+            self.storage.digest(sink.partial_id, sink.written, sha)
+            key, how = self._publish(sink.partial_id, sink.name, sink.written, sha)
+        except OSError as err:
+            raise disk_error(err) from err
+        chunk_size = sink.chunk.chunk_size if sink.chunk is not None else max(sink.written, 1)
+        try:
+            upload = self.ledger.add_done(
+                sink.upload_id,
+                sink.name,
+                sink.written,
+                chunk_size,
+                sha,
+                secrets.token_urlsafe(24),
+                key,
+                tus_metadata=tus_metadata,
+                new_blob=how == "placed",
+            )
+        except sqlite3.OperationalError as err:
+            if how != "same":
+                self.storage.remove(key)
+            raise ledger_error(err) from err
+        if upload is not None:
+            logger.info("received %s (%d bytes, sha256 %s)", sink.name, sink.written, sha)
+            return upload
+        # another request stored this very upload meanwhile (the only chunk of a Dropzone upload, sent twice)
+        if how != "same":
+            self.storage.remove(key)
+        if self.ledger.chunk_sha(sink.upload_id, 0) != sha:
+            raise Conflict("chunk 0 was already received with different content")
+        existing = self.ledger.get(sink.upload_id)
+        if existing is None:
+            raise DropError(404, "no such upload")
+        return existing
 
     # reading ---------------------------------------------------------------------------------------------
 

@@ -129,7 +129,11 @@ class Tus:
         deferred = raw_length is None
         length = 0 if raw_length is None else self._length(raw_length)
         metadata = request.headers.get("upload-metadata", "")
-        name = display_name(_metadata(metadata).get("filename", "") or "upload")
+        filename = _metadata(metadata).get("filename", "") or "upload"
+        whole = request.headers.get("content-type") == OFFSET_STREAM and request.headers.get("content-length") == raw_length
+        if whole and raw_length is not None and role is None:  # a partial upload stays open until joined
+            return await self._create_whole(request, filename, length, metadata)
+        name = display_name(filename)
         upload_id = str(uuid.uuid4())
         self.inbox.check_space(length)
         try:
@@ -175,6 +179,42 @@ class Tus:
         if length > self.inbox.config.max_size:
             raise TooLarge(f"upload is {length} bytes, the limit is {self.inbox.config.max_size}")
         return length
+
+    async def _create_whole(self, request: Request, filename: str, length: int, metadata: str) -> Response:
+        """creation-with-upload carrying the whole file (every small file): streamed to a partial file, then
+        flushed, published and recorded in one step. A client cut off mid-body never learnt the upload's URL,
+        so there is nothing to resume: what arrived is dropped."""
+        checksum = _checksum(request.headers.get("upload-checksum"))
+        sink = self.inbox.begin_whole(filename, length)
+        self.inbox.bump(+1)
+        try:
+            try:
+                async for piece in body_pieces(request, self.inbox.config.timeout):
+                    if sink.written + len(piece) > length:
+                        raise TooLarge("more bytes than Upload-Length")
+                    sink.write(piece)
+                    if checksum is not None:
+                        checksum[1].update(piece)
+            except (ClientDisconnect, TimeoutError) as err:
+                raise DropError(408 if isinstance(err, TimeoutError) else 400, "the client stopped sending") from None
+            if sink.written != length:
+                raise BadRequest(f"the body has {sink.written} bytes, Upload-Length says {length}")
+            if checksum is not None and not hmac.compare_digest(checksum[1].digest(), checksum[0]):
+                raise TusError(460, "Checksum Mismatch")
+        except BaseException:
+            sink.abort()
+            self.inbox.storage.discard_partial(sink.partial_id)
+            raise
+        finally:
+            self.inbox.bump(-1)
+        status = await self.inbox.finish_whole(sink, tus_metadata=metadata)
+        headers = {
+            "Location": f"/files/{status['id']}",
+            "Upload-Offset": str(length),
+            **self._expires(),
+            **self._done_headers(status["state"], status.get("sha256"), status.get("token")),
+        }
+        return Response(status_code=201, headers=self._headers(headers))
 
     def _head(self, upload_id: str) -> Response:
         found = self.inbox.ledger.tus_get(upload_id)

@@ -151,6 +151,45 @@ class SqliteLedger:
                 (sha256, token, stored, now, now, upload_id),
             )
 
+    def add_done(
+        self,
+        upload_id: str,
+        name: str,
+        size: int,
+        chunk_size: int,
+        sha256: str,
+        token: str,
+        stored: str,
+        *,
+        tus_metadata: str | None = None,
+        new_blob: bool = False,
+    ) -> Upload | None:
+        """Record, in one transaction, an upload that arrived whole and is stored as ``stored``: the upload (done),
+        its one chunk, its tus offset (with ``tus_metadata``) and, with ``new_blob``, the stored content.
+        None, recording nothing, when an upload with this id exists already."""
+        now = time.time()
+        with self._tx() as db:
+            inserted = db.execute(
+                "INSERT OR IGNORE INTO uploads (id, name, size, chunk_size, chunk_count, state, sha256, token,"
+                " created, updated, finished, stored) VALUES (?, ?, ?, ?, 1, 'done', ?, ?, ?, ?, ?, ?)",
+                (upload_id, name, size, chunk_size, sha256, token, now, now, now, stored),
+            ).rowcount
+            if inserted != 1:
+                return None
+            db.execute(
+                "INSERT INTO chunks (upload_id, idx, size, sha256) VALUES (?, 0, ?, ?)", (upload_id, size, sha256)
+            )
+            if tus_metadata is not None:
+                db.execute(
+                    "INSERT INTO tus (upload_id, offset, metadata) VALUES (?, ?, ?)", (upload_id, size, tus_metadata)
+                )
+            if new_blob:
+                db.execute(
+                    "INSERT OR REPLACE INTO blobs (sha256, path, size, created) VALUES (?, ?, ?, ?)",
+                    (sha256, stored, size, now),
+                )
+        return Upload(upload_id, name, size, chunk_size, 1, "done", sha256, token, None, now, now, now, stored)
+
     def stored_as(self, sha256: str, name: str) -> str | None:
         """The key of a finished upload with this content under this name, or None."""
         with self._lock:

@@ -7,7 +7,7 @@ import errno
 import hashlib
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from codecalamity.drop.config import MAX_CHUNK_BYTES
@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from codecalamity.drop.storage import ChunkWriter
 
 _INT = re.compile(r"\d{1,19}")
+HELD_EACH = 2 * 1024 * 1024
+"""A whole upload up to this size is held in memory until its request ends (no file work on the event loop)."""
+HELD_TOTAL = 16 * 1024 * 1024
+"""At most this many bytes held in memory by all requests together; past it, uploads go to disk as they come."""
 FIELDS = ("dzchunkindex", "dztotalchunkcount", "dzchunkbyteoffset", "dztotalfilesize", "dzchunksize")
 
 
@@ -193,23 +197,45 @@ class CompareSink:
         pass
 
 
+class HeldBytes:
+    """Bytes of whole uploads held in memory until their request ends, all requests together, up to a limit."""
+
+    def __init__(self, limit: int = HELD_TOTAL) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def take(self, n: int) -> bool:
+        """Reserve ``n`` bytes; False (nothing reserved) when that would pass the limit."""
+        if self.used + n > self.limit:
+            return False
+        self.used += n
+        return True
+
+    def give(self, n: int) -> None:
+        """Return ``n`` reserved bytes."""
+        self.used -= n
+
+
 class WholeSink:
     """An upload that arrives whole in one request (a plain upload, a tus creation with all its bytes, the only
-    chunk of a Dropzone upload), appended to a new partial file and hashed as it comes.
+    chunk of a Dropzone upload), hashed as it comes.
 
-    ``partial_id`` names the partial file (a fresh id: requests never share one); ``chunk`` is set for the
-    only chunk of a Dropzone upload, whose size it fixes.
+    A small one stays in memory (within ``held``) until the request ends, and is written, flushed and published
+    in one go off the event loop (:meth:`flush`); a larger one goes to its partial file as it arrives.
+    ``partial_id`` names the partial file (a fresh id: requests never share one); ``chunk`` is set for the only
+    chunk of a Dropzone upload, whose size it fixes.
     """
 
     def __init__(
         self,
         upload_id: str,
         name: str,
-        writer: ChunkWriter,
+        open_writer: Callable[[], ChunkWriter],
         max_size: int,
         *,
         partial_id: str | None = None,
         chunk: ChunkInfo | None = None,
+        held: HeldBytes | None = None,
     ) -> None:
         self.upload_id = upload_id
         self.partial_id = partial_id or upload_id
@@ -217,7 +243,11 @@ class WholeSink:
         self.chunk = chunk
         self.sha = hashlib.sha256()
         self.written = 0
-        self._writer = writer
+        self.pieces: list[bytes] | None = [] if held is not None else None
+        """The bytes so far while they are held in memory; None once they go to the partial file."""
+        self._held = held
+        self._open_writer = open_writer
+        self._writer: ChunkWriter | None = None
         self._max = chunk.expected if chunk is not None else max_size
 
     def write(self, data: bytes) -> None:
@@ -226,14 +256,54 @@ class WholeSink:
                 raise TooLarge(f"chunk 0 is larger than the {self._max} bytes announced")
             raise TooLarge(f"file is over the limit of {self._max} bytes")
         try:
-            self._writer.write_at(self.written, data)
+            if self.pieces is not None and (
+                self.written + len(data) > HELD_EACH or self._held is None or not self._held.take(len(data))
+            ):
+                self._spill()
+            if self.pieces is not None:
+                self.pieces.append(data)
+            else:
+                self._disk().write_at(self.written, data)
         except OSError as err:
             raise disk_error(err) from err
         self.sha.update(data)
         self.written += len(data)
 
+    def _disk(self) -> ChunkWriter:
+        if self._writer is None:
+            self._writer = self._open_writer()
+        return self._writer
+
+    def _spill(self) -> None:
+        pieces, self.pieces = self.pieces or [], None
+        offset = 0
+        for piece in pieces:
+            self._disk().write_at(offset, piece)
+            offset += len(piece)
+        if self._held is not None:
+            self._held.give(offset)
+
+    @property
+    def on_disk(self) -> bool:
+        """Whether the partial file exists."""
+        return self._writer is not None
+
+    def flush(self) -> None:
+        """Put every byte in the partial file and close it (in a worker thread: it blocks). Raises OSError."""
+        writer = self._disk()
+        offset = 0
+        for piece in self.pieces or []:
+            writer.write_at(offset, piece)
+            offset += len(piece)
+        writer.close()
+
     def abort(self) -> None:
-        self._writer.close()
+        """Release the memory and the file handle (the caller removes the partial file)."""
+        if self.pieces is not None and self._held is not None:
+            self._held.give(sum(len(p) for p in self.pieces))
+        self.pieces = None if self.pieces is None else []
+        if self._writer is not None:
+            self._writer.close()
 
 
 def disk_error(err: OSError) -> DropError:

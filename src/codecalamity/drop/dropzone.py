@@ -89,7 +89,7 @@ class Dropzone:
         finally:
             if sink is not None:
                 sink.abort()
-                if isinstance(sink, WholeSink):
+                if isinstance(sink, WholeSink) and sink.on_disk:
                     self.inbox.storage.discard_partial(sink.partial_id)
             self.inbox.bump(-1)
 

@@ -14,14 +14,23 @@ from typing import Any
 
 import anyio.to_thread
 
-from codecalamity.drop.chunks import ChunkInfo, ChunkSink, CompareSink, Owners, WholeSink, disk_error, parse_chunk
+from codecalamity.drop.chunks import (
+    ChunkInfo,
+    ChunkSink,
+    CompareSink,
+    HeldBytes,
+    Owners,
+    WholeSink,
+    disk_error,
+    parse_chunk,
+)
 from codecalamity.drop.config import DropConfig
 from codecalamity.drop.errors import BadRequest, Conflict, DropError, NoSpace
 from codecalamity.drop.ledger import Upload
 from codecalamity.drop.ledger.sqlite import SqliteLedger
 from codecalamity.drop.names import display_name
 from codecalamity.drop.plumbing import ledger_error
-from codecalamity.drop.storage import Storage
+from codecalamity.drop.storage import ChunkWriter, Storage
 
 logger = logging.getLogger(__name__)
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
@@ -52,6 +61,7 @@ class Inbox:
         self.storage = storage
         self.ledger = ledger
         self.owners = Owners()
+        self.held = HeldBytes()
         self.active = 0
         """Requests now streaming file bytes; ``on_activity`` hears every change (keep-awake uses it)."""
         self.on_activity = on_activity
@@ -111,17 +121,19 @@ class Inbox:
         if content_length is not None:
             self.check_space(content_length)
         partial_id = str(uuid.uuid4())
-        try:
+
+        def open_writer() -> ChunkWriter:
             self.storage.prepare(partial_id, 0)
-        except OSError as err:
-            raise disk_error(err) from err
+            return self.storage.writer(partial_id)
+
         return WholeSink(
             upload_id or partial_id,
             display_name(filename),
-            self.storage.writer(partial_id),
+            open_writer,
             self.config.max_size,
             partial_id=partial_id,
             chunk=chunk,
+            held=self.held,
         )
 
     async def chunk_from_held(
@@ -131,11 +143,12 @@ class Inbox:
 
         The held partial file is removed whatever happens; on any error nothing of it is recorded.
         """
-        held.abort()
         try:
             sink = self.begin_chunk(fields, filename)
             try:
-                offset = 0
+                for piece in held.pieces or []:
+                    sink.write(piece)
+                offset = 0 if held.pieces is None else held.written
                 while offset < held.written:
                     n = min(HELD_BLOCK, held.written - offset)
                     sink.write(self.storage.read_partial(held.partial_id, offset, n))
@@ -146,7 +159,9 @@ class Inbox:
                 raise
             return sink
         finally:
-            self.storage.discard_partial(held.partial_id)
+            held.abort()
+            if held.on_disk:
+                self.storage.discard_partial(held.partial_id)
 
     def check_space(self, needed: int) -> None:
         """Raise :class:`NoSpace` unless ``needed`` more bytes leave the free-disk reserve untouched."""
@@ -229,17 +244,23 @@ class Inbox:
         """Store an upload that arrived whole in one request: flushed, published and recorded as done in one
         ledger transaction (with its tus offset when ``tus_metadata`` is given); return its status."""
         sha = sink.sha.hexdigest()
-        sink.abort()
         try:
             if sink.chunk is not None and sink.written != sink.chunk.expected:
                 raise BadRequest(f"chunk 0 has {sink.written} bytes, {sink.chunk.expected} were announced")
             upload = await anyio.to_thread.run_sync(self._finish_whole_sync, sink, sha, tus_metadata)
         finally:
-            self.storage.discard_partial(sink.partial_id)
+            sink.abort()
         return self._status(upload)
 
     def _finish_whole_sync(self, sink: WholeSink, sha: str, tus_metadata: str | None) -> Upload:
         try:
+            return self._record_whole(sink, sha, tus_metadata)
+        finally:
+            self.storage.discard_partial(sink.partial_id)
+
+    def _record_whole(self, sink: WholeSink, sha: str, tus_metadata: str | None) -> Upload:
+        try:
+            sink.flush()
             self.storage.digest(sink.partial_id, sink.written, sha)
             key, how = self._publish(sink.partial_id, sink.name, sink.written, sha)
         except OSError as err:

@@ -203,7 +203,8 @@ class Tus:
                 raise TusError(460, "Checksum Mismatch")
         except BaseException:
             sink.abort()
-            self.inbox.storage.discard_partial(sink.partial_id)
+            if sink.on_disk:
+                self.inbox.storage.discard_partial(sink.partial_id)
             raise
         finally:
             self.inbox.bump(-1)

@@ -124,3 +124,29 @@ def test_tus_js_client_parallel_uploads_become_one_file(serve: Callable[..., Ser
     assert len(concat) == 5 and concat[4].startswith("final;") and len(concat[4].split()) == 4
     assert server.stored_files() == {"parallel.bin": data}
     assert list(server.chunks.iterdir()) == []
+
+
+@pytest.mark.parametrize("mode", ["tus", "dropzone"])
+def test_many_small_files_through_the_page(serve: Callable[..., Server], page: Any, mode: str) -> None:
+    """Files wait their turn (a few in flight), each is listed once, the list is saved, and no extra requests."""
+    server = serve()
+    files = [
+        {
+            "name": f"f{i:02}.bin",
+            "mimeType": "application/octet-stream",
+            "buffer": hashlib.shake_256(b"%d" % i).digest(5000 + i),
+        }
+        for i in range(40)
+    ]
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(f"{r.method} {r.url.removeprefix(server.url)}"))
+    page.goto(server.url + f"?mode={mode}")
+    page.wait_for_function("typeof Dropzone !== 'undefined' && Dropzone.instances.length === 1")
+    page.set_input_files("input.dz-hidden-input", files=files)
+    page.locator("#uploaded tr.upload").nth(len(files) - 1).wait_for(timeout=60_000)
+    assert server.stored_files() == {f["name"]: f["buffer"] for f in files}
+    sent = [r for r in requests if r.startswith(("POST", "GET upload/", "HEAD"))]
+    assert len(sent) == len(files), sent  # one request per file: no status or HEAD request after it
+    page.reload()
+    names = page.locator("#uploaded td.name").all_inner_texts()
+    assert sorted(names) == [f["name"] for f in files]

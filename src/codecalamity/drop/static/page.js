@@ -56,15 +56,26 @@
     tbody.appendChild(row);
   }
 
+  // The list is read once and written back at most every half second (and when the page goes away): with
+  // thousands of small files, reading and writing it whole for each one took longer than sending them.
+  let items = null;
+  let saving = null;
+  function flush() {
+    if (saving !== null) { clearTimeout(saving); saving = null; }
+    if (items !== null) save(items);
+  }
+  window.addEventListener("pagehide", flush);
   function remember(info) {
     const item = { id: info.id, name: info.name, size: info.size, sha256: info.sha256, token: info.token };
-    const items = load().filter((x) => x.id !== item.id);
+    if (items === null) items = load().filter((x) => x.id !== item.id);
     items.push(item);
-    save(items);
+    if (saving === null) saving = setTimeout(flush, 500);
     addRow(item);
   }
 
   document.getElementById("clear").addEventListener("click", function () {
+    if (saving !== null) { clearTimeout(saving); saving = null; }
+    items = [];
     localStorage.removeItem(STORE);
     tbody.textContent = "";
   });
@@ -80,23 +91,44 @@
   load().forEach(addRow);
 
   // tus: one PATCH stream per file, resumed after a dropped connection or a page reload. A small file goes
-  // with its creation request (one round trip instead of two): nothing to resume there.
+  // with its creation request (one round trip instead of two): nothing to resume there, so nothing is
+  // remembered for it either. At most PARALLEL files are in flight (the browser's connections per server);
+  // the others wait their turn in order.
   const SMALL = 8 * 1024 * 1024;
+  const PARALLEL = 6;
+  const waiting = [];
+  let running = 0;
+  function next() {
+    while (running < PARALLEL && waiting.length) {
+      running += 1;
+      const job = waiting.shift();
+      job(function () { running -= 1; next(); });
+    }
+  }
   function sendByTus(dz, file) {
+    file.status = Dropzone.UPLOADING;
+    waiting.push(function (finished) { startTus(dz, file, finished); });
+    next();
+  }
+  function startTus(dz, file, finished) {
+    const small = file.size <= SMALL;
     const upload = new tus.Upload(file, {
       endpoint: "/files/",
       retryDelays: [0, 1000, 3000, 5000, 10000, 20000],
       metadata: { filename: file.name, filetype: file.type || "application/octet-stream" },
-      uploadDataDuringCreation: file.size <= SMALL,
+      uploadDataDuringCreation: small,
+      storeFingerprintForResuming: !small,
       removeFingerprintOnSuccess: true,
       onProgress: function (sent, total) {
         dz.emit("uploadprogress", file, total ? (100 * sent) / total : 100, sent);
       },
       onError: function (err) {
+        finished();
         dz.emit("error", file, String((err && err.message) || err).split("\n")[0]);
         dz.emit("complete", file);
       },
       onSuccess: function (payload) {
+        finished();
         const last = payload && payload.lastResponse;
         const stored = function (headers) {
           remember({
@@ -119,7 +151,10 @@
           .then(function (r) { stored(function (name) { return r.headers.get(name); }); });
       },
     });
-    file.status = Dropzone.UPLOADING;
+    if (small) {
+      upload.start();
+      return;
+    }
     upload.findPreviousUploads().then(function (previous) {
       if (previous.length) upload.resumeFromPreviousUpload(previous[0]);
       upload.start();
@@ -138,13 +173,7 @@
     maxFilesize: settings.maxFilesize,
     chunkSize: settings.chunkSize,
     autoProcessQueue: false,
-    // After the last chunk the server has verified and stored the file: ask it for the sha256 and token.
-    chunksUploaded: function (file, done) {
-      fetch("/upload/" + encodeURIComponent(file.upload.uuid), { credentials: "same-origin" })
-        .then((r) => r.json())
-        .then((info) => { file.dropInfo = info; done(); })
-        .catch(() => done());
-    },
+    parallelUploads: 6,
     init: function () {
       const dz = this;
       this.on("addedfile", function (file) {
@@ -152,14 +181,23 @@
         setTimeout(function () {
           if (file.status === Dropzone.ERROR) return;
           if (mode === "tus") sendByTus(dz, file);
-          else dz.processFile(file);
+          else dz.processQueue(); // at most parallelUploads files at a time, in order
         }, 0);
       });
+      this.on("complete", function () {
+        if (mode === "dropzone") dz.processQueue();
+      });
+      // The reply to the chunk that completed a file (Dropzone passes the last one) says it is stored, with
+      // its sha256 and token; ask the server only when it does not (chunks that finished out of order).
       this.on("success", function (file, response) {
         if (mode !== "dropzone") return;
-        let info = file.dropInfo;
-        if (!info && response && typeof response === "object") info = response;
-        if (info && info.state === "done") remember(info);
+        if (response && typeof response === "object" && response.state === "done") {
+          remember(response);
+          return;
+        }
+        fetch("/upload/" + encodeURIComponent(file.upload.uuid), { credentials: "same-origin" })
+          .then((r) => r.json())
+          .then((info) => { if (info && info.state === "done") remember(info); });
       });
     },
   };

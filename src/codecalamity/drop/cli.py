@@ -277,7 +277,7 @@ def _rate(ctx: click.Context, param: click.Parameter, value: str | None) -> floa
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--to", "server", required=True, help="The drop server's URL, e.g. http://127.0.0.1:16273/")
 @click.option("--password", default=None, help=f"Password for the server (or set {PASSWORD_ENV}).")
-@click.option("-j", "--parallel", default=4, show_default=True, type=click.IntRange(1, 64), help="Files in flight.")
+@click.option("-j", "--parallel", default=8, show_default=True, type=click.IntRange(1, 64), help="Files in flight.")
 @click.option("--limit-rate", default=None, callback=_rate, help="Bandwidth limit for all files, e.g. 20M (bytes/s).")
 @click.option(
     "--streams",

@@ -227,3 +227,26 @@ def test_a_partial_file_left_by_a_killed_server_expires(serve: Callable[..., Ser
         time.sleep(0.05)
     assert list(second.chunks.iterdir()) == []
     assert second.stored_files() == {}
+
+
+@pytest.mark.anyio
+async def test_whole_uploads_held_in_memory_within_a_budget(tmp_path: Path) -> None:
+    """Small whole uploads wait in memory up to a shared limit; past it they go to disk; the files come out right."""
+    inbox = _inbox(tmp_path)
+    inbox.held.limit = 150_000
+    pieces = [hashlib.shake_256(b"held%d" % i).digest(100_000) for i in range(3)]
+    sinks = [inbox.begin_whole(f"h{i}.bin", len(p)) for i, p in enumerate(pieces)]
+    for sink, data in zip(sinks, pieces, strict=True):
+        sink.write(data[:60_000])
+        sink.write(data[60_000:])
+    assert inbox.held.used <= 150_000
+    assert [s.on_disk for s in sinks] == [False, True, True]  # the first fits, the others spill
+    assert list((tmp_path / "c").iterdir()) != []
+    for sink, data in zip(sinks, pieces, strict=True):
+        info = await inbox.complete(sink)
+        assert info["sha256"] == hashlib.sha256(data).hexdigest()
+    assert inbox.held.used == 0
+    assert {p.name: p.read_bytes() for p in (tmp_path / "s").iterdir() if not p.name.startswith(".")} == {
+        f"h{i}.bin": data for i, data in enumerate(pieces)
+    }
+    assert list((tmp_path / "c").iterdir()) == []

@@ -211,8 +211,8 @@ def test_a_partial_file_left_by_a_killed_server_expires(serve: Callable[..., Ser
     sock = socket.create_connection((host, int(port)))
     sock.sendall(
         f"POST /upload HTTP/1.1\r\nHost: {host}\r\nContent-Type: multipart/form-data; boundary=b\r\n"
-        f"Content-Length: {len(head) + 100_000}\r\n\r\n{head}".encode()
-        + b"z" * 50_000
+        f"Content-Length: {len(head) + 3_000_000}\r\n\r\n{head}".encode()
+        + b"z" * 2_500_000  # past what a whole upload may hold in memory (chunks.HELD_EACH): on disk by now
     )
     deadline = time.monotonic() + 10
     while not list(first.chunks.iterdir()) and time.monotonic() < deadline:

@@ -130,7 +130,9 @@ class Tus:
         length = 0 if raw_length is None else self._length(raw_length)
         metadata = request.headers.get("upload-metadata", "")
         filename = _metadata(metadata).get("filename", "") or "upload"
-        whole = request.headers.get("content-type") == OFFSET_STREAM and request.headers.get("content-length") == raw_length
+        whole = (
+            request.headers.get("content-type") == OFFSET_STREAM and request.headers.get("content-length") == raw_length
+        )
         if whole and raw_length is not None and role is None:  # a partial upload stays open until joined
             return await self._create_whole(request, filename, length, metadata)
         name = display_name(filename)

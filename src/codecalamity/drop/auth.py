@@ -17,12 +17,12 @@ from collections.abc import Callable
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+# Wrong passwords an address may send at once (a user mistyping, a client retrying); then one more every
+# FAILURE_REFILL_SECONDS (20 a minute, 28,800 a day). At most TRACKED_ADDRESSES addresses are remembered (least
+# recently failed first out), so a flood of addresses cannot grow memory.
 FAILURES_BURST = 10
-"""Wrong passwords an address may send at once (a user mistyping, a client retrying)."""
 FAILURE_REFILL_SECONDS = 3.0
-"""One more wrong password allowed per address every this many seconds (20 a minute, 28,800 a day)."""
 TRACKED_ADDRESSES = 4096
-"""Addresses remembered at most (least recently failed first out), so a flood of addresses cannot grow memory."""
 
 
 class FailureLimiter:

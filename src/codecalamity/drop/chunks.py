@@ -17,10 +17,10 @@ if TYPE_CHECKING:
     from codecalamity.drop.storage import ChunkWriter
 
 _INT = re.compile(r"\d{1,19}")
+# A whole upload up to HELD_EACH bytes is held in memory until its request ends (no file work on the event
+# loop); at most HELD_TOTAL bytes by all requests together, past which uploads go to disk as they come.
 HELD_EACH = 2 * 1024 * 1024
-"""A whole upload up to this size is held in memory until its request ends (no file work on the event loop)."""
 HELD_TOTAL = 16 * 1024 * 1024
-"""At most this many bytes held in memory by all requests together; past it, uploads go to disk as they come."""
 FIELDS = ("dzchunkindex", "dztotalchunkcount", "dzchunkbyteoffset", "dztotalfilesize", "dzchunksize")
 
 

@@ -200,7 +200,6 @@ def dropzone_page(url: str, files: list[Path]) -> float:
     with chromium() as page:
         page.goto(url)
         page.wait_for_function("typeof Dropzone !== 'undefined' && Dropzone.instances.length === 1")
-        page.evaluate("() => { Dropzone.instances[0].options.parallelUploads = 6; }")
         page.evaluate(
             """() => { window.benchDone = 0; window.benchStart = performance.now();
             Dropzone.instances[0].on("success", () => { window.benchDone += 1; window.benchEnd = performance.now(); });

@@ -92,10 +92,10 @@
 
   // tus: one PATCH stream per file, resumed after a dropped connection or a page reload. A small file goes
   // with its creation request (one round trip instead of two): nothing to resume there, so nothing is
-  // remembered for it either. At most PARALLEL files are in flight (the browser's connections per server);
-  // the others wait their turn in order.
+  // remembered for it either. At most PARALLEL files are in flight (twice the browser's connections per server,
+  // so the next one is ready when a connection frees); the others wait their turn in order.
   const SMALL = 8 * 1024 * 1024;
-  const PARALLEL = 6;
+  const PARALLEL = 12;
   const waiting = [];
   let running = 0;
   function next() {
@@ -175,7 +175,7 @@
     maxFilesize: settings.maxFilesize,
     chunkSize: settings.chunkSize,
     autoProcessQueue: false,
-    parallelUploads: 6,
+    parallelUploads: 12, // twice the browser's connections per server: the next file is ready when one frees
     init: function () {
       const dz = this;
       this.on("addedfile", function (file) {

@@ -21,7 +21,7 @@ from codecalamity.drop.config import DropConfig
 from codecalamity.drop.dropzone import Dropzone
 from codecalamity.drop.errors import DropError
 from codecalamity.drop.inbox import Inbox
-from codecalamity.drop.ledger.sqlite import SqliteLedger
+from codecalamity.drop.ledger import open_ledger
 from codecalamity.drop.page import render_page
 from codecalamity.drop.plumbing import error_response
 from codecalamity.drop.storage.local import LocalStorage
@@ -95,7 +95,7 @@ def create_app(config: DropConfig, *, on_activity: ActivityHook | None = None) -
     """
     config.validate()
     storage = LocalStorage(config.storage, config.chunks)
-    ledger = SqliteLedger(storage.ledger_path)
+    ledger = open_ledger(config.ledger, storage.ledger_path)
     inbox = Inbox(config, storage, ledger, on_activity)
     handlers = DropApp(config, inbox)
     tus = Tus(inbox, handlers.gate)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -89,6 +90,11 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     show_default=True,
     help="How the page sends files by default: tus (one resumable stream) or Dropzone chunks.",
 )
+@click.option(
+    "--ledger",
+    default=None,
+    help="The ledger: a postgresql://user@host:port/db URL that every node of a cluster shares, or a SQLite file.",
+)
 @click.option("--keep-awake", is_flag=True, help="Keep the computer awake while uploads are in progress.")
 @click.option("--keep-awake-grace", type=float, default=30.0, hidden=True, help="Seconds awake after the last upload.")
 def serve(
@@ -109,6 +115,7 @@ def serve(
     reserve: int,
     password: str | None,
     page_mode: str,
+    ledger: str | None,
     keep_awake: bool,
     keep_awake_grace: float,
 ) -> None:
@@ -131,6 +138,7 @@ def serve(
         reserve_mb=reserve,
         password=password if password is not None else os.environ.get(PASSWORD_ENV) or None,
         page_mode=page_mode,
+        ledger=ledger,
     ).validate()
 
     import uvicorn
@@ -170,6 +178,11 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _redacted(url: str) -> str:
+    """A database URL without its password."""
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
+
+
 def _urls(host: str, port: int) -> list[str]:
     if host in ("0.0.0.0", "::"):
         hosts = ["127.0.0.1"]
@@ -199,6 +212,7 @@ def _banner(config: DropConfig, port: int, keep_awake: bool) -> None:
         ("Keep Awake", "while uploading" if keep_awake else "off"),
         ("Dropzone", f"{config.dropzone_base}/{config.dropzone_version}"),
         ("Page Mode", config.page_mode),
+        ("Ledger", _redacted(config.ledger) if config.ledger else "SQLite in the storage folder"),
     ]
     for key, value in rows:
         click.echo(f"{key + ':':17}{value}")

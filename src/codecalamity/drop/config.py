@@ -41,6 +41,9 @@ class DropConfig:
     password: str | None = None
     sweep_interval: float = 60.0
     page_mode: str = "tus"
+    ledger: str | None = None
+    """``--ledger``: a ``postgresql://`` URL shared by the nodes of a cluster, or a SQLite file (default:
+    ``.calamity-drop.sqlite3`` in the storage folder)."""
 
     @property
     def sweep_every(self) -> float:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import re
@@ -16,9 +17,9 @@ import anyio.to_thread
 
 from codecalamity.drop.chunks import ChunkInfo, ChunkSink, CompareSink, Owners, WholeSink, disk_error, parse_chunk
 from codecalamity.drop.config import DropConfig
-from codecalamity.drop.errors import Conflict, DropError, NoSpace
+from codecalamity.drop.errors import Conflict, DropError, NoSpace, Unavailable
 from codecalamity.drop.ledger import Upload
-from codecalamity.drop.ledger.sqlite import SqliteLedger
+from codecalamity.drop.ledger.sql import SqlLedger
 from codecalamity.drop.names import display_name
 from codecalamity.drop.storage import Storage
 
@@ -43,7 +44,7 @@ class Inbox:
         self,
         config: DropConfig,
         storage: Storage,
-        ledger: SqliteLedger,
+        ledger: SqlLedger,
         on_activity: Callable[[int], None] | None = None,
     ) -> None:
         self.config = config
@@ -143,27 +144,44 @@ class Inbox:
         return self._status(upload)
 
     def _finish_sync(self, upload_id: str, known_sha: str | None = None) -> None:
+        # one finisher per upload across every process sharing the ledger; the claim dies with its holder
+        with self.ledger.claim(f"finish:{upload_id}") as mine:
+            if mine:
+                self._finish_claimed(upload_id, known_sha)
+
+    def _finish_claimed(self, upload_id: str, known_sha: str | None = None) -> None:
         upload = self.ledger.get(upload_id)
-        if upload is None:
+        if upload is None or upload.state != "finishing":
             return
         try:
             sha = self.storage.digest(upload_id, upload.size, known_sha)
-            blob = self.ledger.blob(sha)
-            if blob is None or not self.storage.exists(blob[0], upload.size):
-                key = self.storage.place(upload_id, upload.name)
-                self.ledger.add_blob(sha, key, upload.size)
-            self.ledger.finish(upload_id, sha, secrets.token_urlsafe(24))
+            self._store(upload, sha)
             self.storage.discard_partial(upload_id)
             logger.info("received %s (%d bytes, sha256 %s)", upload.name, upload.size, sha)
-        except sqlite3.OperationalError as err:
+        except (sqlite3.OperationalError, Unavailable) as err:
             logger.error("finishing upload %s failed: %s", upload_id, err)
-            self.ledger.set_state(upload_id, "partial")
+            with contextlib.suppress(sqlite3.OperationalError, Unavailable):
+                self.ledger.set_state(upload_id, "partial")
         except OSError as err:
             if err.errno in (errno.ENOSPC, errno.EDQUOT):
                 self.ledger.set_state(upload_id, "partial")
                 return
             logger.error("finishing upload %s failed: %s", upload_id, err)
             self.ledger.set_state(upload_id, "failed", error=str(err.strerror or err))
+
+    def _store(self, upload: Upload, sha: str) -> None:
+        """Publish the content unless it is stored already (by any node), then mark the upload done."""
+        blob = self.ledger.blob(sha)
+        for _ in range(3):
+            if blob is None or not self.storage.exists(blob[0], upload.size):
+                key = self.storage.place(upload.id, upload.name)
+                recorded = self.ledger.add_blob(sha, key, upload.size, replace=blob[0] if blob else None)
+                if recorded != key:  # another process stored the same content first: one object, one row
+                    self.storage.remove(key)
+            if self.ledger.finish(upload.id, sha, secrets.token_urlsafe(24)):
+                return
+            blob = None  # the stored file was dropped meanwhile: store it again
+        raise OSError(errno.EAGAIN, "the stored file kept disappearing")
 
     # reading ---------------------------------------------------------------------------------------------
 
@@ -204,20 +222,31 @@ class Inbox:
     # housekeeping ----------------------------------------------------------------------------------------
 
     def recover(self) -> None:
-        """After a crash or restart: uploads caught while finishing are finished again or marked failed."""
+        """After a crash or restart: uploads caught while finishing are finished again or marked failed.
+
+        Only uploads that no live process is finishing (their claim is free) are touched, so every node of
+        a cluster may run this at any time.
+        """
         for upload in self.ledger.in_state("finishing"):
-            if self.storage.has_partial(upload.id):
-                self.ledger.set_state(upload.id, "partial")
-                if len(self.ledger.received(upload.id)) == upload.chunk_count:
-                    self.ledger.set_state(upload.id, "finishing")
-                    self._finish_sync(upload.id)
-            else:
-                self.ledger.set_state(upload.id, "failed", error="interrupted while finishing")
+            with self.ledger.claim(f"finish:{upload.id}") as mine:
+                if not mine:
+                    continue
+                if not self.storage.has_partial(upload.id):
+                    self.ledger.set_state(upload.id, "failed", error="interrupted while finishing", expect="finishing")
+                    continue
+                self.ledger.set_state(upload.id, "partial", expect="finishing")
+                if len(self.ledger.received(upload.id)) == upload.chunk_count and self.ledger.set_state(
+                    upload.id, "finishing", expect="partial"
+                ):
+                    self._finish_claimed(upload.id)
 
     def forget(self, upload: Upload) -> None:
         """Remove an upload: its partial bytes, its ledger rows, and its stored file when nobody else shares it."""
-        self.storage.discard_partial(upload.id)
         self.ledger.delete(upload.id)
+        self._remove_bytes(upload)
+
+    def _remove_bytes(self, upload: Upload) -> None:
+        self.storage.discard_partial(upload.id)
         if upload.state == "done" and upload.sha256:
             key = self.ledger.drop_blob_if_unused(upload.sha256)
             if key is not None:
@@ -231,8 +260,7 @@ class Inbox:
             for upload in self.ledger.stale(state, now - self.config.partial_ttl):
                 if self.owners.busy(upload.id):
                     continue
-                self.forget(upload)
-                removed += 1
+                removed += self._expire_one(upload)
         # partial files with no ledger row: a server killed between creating the file and recording the upload,
         # or while a plain (non-chunked) upload was streaming, which is recorded only once it is whole
         for upload_id in self.storage.idle_partials(now - self.config.partial_ttl):
@@ -241,8 +269,14 @@ class Inbox:
                 removed += 1
         if self.config.keep is not None:
             for upload in self.ledger.stale("done", now - self.config.keep, column="finished"):
-                self.forget(upload)
-                removed += 1
+                removed += self._expire_one(upload)
         if removed:
             logger.info("expired %d upload(s)", removed)
         return removed
+
+    def _expire_one(self, upload: Upload) -> int:
+        # sweepers of several nodes may see the same stale upload: only the one whose delete matched removes it
+        if not self.ledger.delete_if_unchanged(upload):
+            return 0
+        self._remove_bytes(upload)
+        return 1

@@ -26,7 +26,7 @@ from starlette.routing import Route
 from codecalamity.drop import concat
 from codecalamity.drop.auth import PasswordGate
 from codecalamity.drop.chunks import Owners, disk_error, parse_upload_id
-from codecalamity.drop.errors import BadRequest, DropError, TooLarge
+from codecalamity.drop.errors import BadRequest, DropError, TooLarge, Unavailable
 from codecalamity.drop.ledger import Upload
 from codecalamity.drop.names import display_name
 from codecalamity.drop.plumbing import body_pieces
@@ -70,6 +70,8 @@ class Tus:
 
     def _error(self, err: DropError) -> Response:
         headers = self._headers({"Tus-Version": VERSION} if err.status == 412 else None)
+        if isinstance(err, Unavailable):
+            headers["Retry-After"] = str(err.retry_after)
         return Response(str(err) + "\n", status_code=err.status, headers=headers, media_type="text/plain")
 
     def _options(self) -> Response:

@@ -138,3 +138,6 @@ def upload_all(
         assert response.status_code == 200, response.text
     assert response is not None
     return response
+
+
+from .services import pg_url, postgres, s3_env, s3_url, seaweedfs, service_root  # noqa: E402, F401

@@ -14,7 +14,7 @@ from codecalamity.drop.config import MAX_CHUNK_BYTES
 from codecalamity.drop.errors import BadRequest, Conflict, DropError, NoSpace, TooLarge
 
 if TYPE_CHECKING:
-    from codecalamity.drop.storage import ChunkWriter
+    from codecalamity.drop.storage import ChunkWriter, Piece
 
 _INT = re.compile(r"\d{1,19}")
 FIELDS = ("dzchunkindex", "dztotalchunkcount", "dzchunkbyteoffset", "dztotalfilesize", "dzchunksize")
@@ -149,6 +149,14 @@ class ChunkSink:
         self.sha.update(data)
         self.written += len(data)
 
+    async def drain(self) -> None:
+        """Wait while the storage is behind (an object store uploads in the background)."""
+        await self._writer.drain()
+
+    async def flush(self) -> list[Piece]:
+        """Store what was written; the pieces an object store made of it (see :class:`ChunkWriter`)."""
+        return await self._writer.flush()
+
     def complete(self) -> str:
         """Check the chunk is whole; return its sha256. Releases the chunk either way."""
         try:
@@ -182,6 +190,9 @@ class CompareSink:
         self.sha.update(data)
         self.written += len(data)
 
+    async def drain(self) -> None:
+        """Nothing is stored, so nothing to wait for."""
+
     def complete(self) -> None:
         """Raise unless the bytes match the chunk received before."""
         if self.written != self.info.expected:
@@ -213,6 +224,14 @@ class WholeSink:
             raise disk_error(err) from err
         self.sha.update(data)
         self.written += len(data)
+
+    async def drain(self) -> None:
+        """Wait while the storage is behind."""
+        await self._writer.drain()
+
+    async def flush(self) -> list[Piece]:
+        """Store what was written; the pieces an object store made of it."""
+        return await self._writer.flush()
 
     def abort(self) -> None:
         self._writer.close()

@@ -52,11 +52,11 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option(
     "-s",
     "--storage",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("storage"),
+    default="storage",
     show_default=True,
-    help="Folder for finished files and the ledger.",
+    help="Folder for finished files and the ledger, or s3://BUCKET/PREFIX for object storage.",
 )
+@click.option("--s3-endpoint", default=None, help="The S3 endpoint URL (default: AWS_ENDPOINT_URL, or AWS itself).")
 @click.option(
     "-c",
     "--chunks",
@@ -100,7 +100,8 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 def serve(
     port: int,
     host: str,
-    storage: Path,
+    storage: str,
+    s3_endpoint: str | None,
     chunks: Path,
     max_size: int,
     timeout: int,
@@ -121,7 +122,9 @@ def serve(
 ) -> None:
     """Start the drop box server and print the URL to open."""
     config = DropConfig(
-        storage=storage,
+        storage=Path("storage") if storage.startswith("s3://") else Path(storage),
+        object_store=storage if storage.startswith("s3://") else None,
+        s3_endpoint=s3_endpoint,
         chunks=chunks,
         host=host,
         port=port,
@@ -203,7 +206,7 @@ def _banner(config: DropConfig, port: int, keep_awake: bool) -> None:
         ("Force Chunking", str(config.force_chunking).lower()),
         ("Parallel Chunks", str(config.parallel_chunks).lower()),
         ("Downloads", "on" if config.allow_downloads else "off"),
-        ("Storage Path", str(config.storage.resolve())),
+        ("Storage Path", config.object_store or str(config.storage.resolve())),
         ("Chunk Path", str(config.chunks.resolve())),
         ("Partial TTL", format_duration(config.partial_ttl)),
         ("Keep", format_duration(config.keep) if config.keep else "forever"),

@@ -47,6 +47,7 @@ class Dropzone:
                     if isinstance(event, FileData):
                         assert sink is not None
                         sink.write(event.data)
+                        await sink.drain()
                     elif isinstance(event, Field):
                         fields[event.name] = event.value
                     elif isinstance(event, FileStart):

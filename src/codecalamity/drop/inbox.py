@@ -113,9 +113,10 @@ class Inbox:
         """The request's file part ended: record it, finish the upload when it is whole, say where it stands."""
         if isinstance(sink, WholeSink):
             sha = sink.sha.hexdigest()
+            pieces = await sink.flush()
             sink.abort()
             self.ledger.create(sink.upload_id, sink.name, sink.written, max(sink.written, 1), 1)
-            self.ledger.add_chunk(sink.upload_id, 0, sink.written, sha)
+            self.ledger.record_chunk(sink.upload_id, 0, sink.written, sha, pieces)
             return await self.finish(sink.upload_id)
         if isinstance(sink, CompareSink):
             sink.complete()
@@ -123,8 +124,15 @@ class Inbox:
             if len(self.ledger.received(sink.info.upload_id)) == sink.info.count:
                 return await self.finish(sink.info.upload_id)
             return self.status(sink.info.upload_id)
-        sha = sink.complete()
-        count = self.ledger.add_chunk(sink.info.upload_id, sink.info.index, sink.written, sha)
+        pieces = await sink.flush()
+        try:
+            sha = sink.complete()
+            count, added = self.ledger.record_chunk(sink.info.upload_id, sink.info.index, sink.written, sha, pieces)
+        except BaseException:
+            self.storage.discard_pieces(pieces)
+            raise
+        if not added:  # the same chunk, sent to two nodes at once, was recorded by the other one
+            self.storage.discard_pieces(pieces)
         if count == sink.info.count:
             return await self.finish(sink.info.upload_id)
         return self.status(sink.info.upload_id)
@@ -270,6 +278,7 @@ class Inbox:
         if self.config.keep is not None:
             for upload in self.ledger.stale("done", now - self.config.keep, column="finished"):
                 removed += self._expire_one(upload)
+        removed += self.storage.abandon(now - self.config.partial_ttl)
         if removed:
             logger.info("expired %d upload(s)", removed)
         return removed

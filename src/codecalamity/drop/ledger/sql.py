@@ -11,10 +11,13 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from codecalamity.drop.ledger import Upload
 from codecalamity.drop.ledger.migrations import MIGRATIONS, VERSIONS_TABLE, Dialect
+
+if TYPE_CHECKING:
+    from codecalamity.drop.storage import Piece
 
 
 class Cursor(Protocol):
@@ -183,15 +186,37 @@ class SqlLedger:
 
     def add_chunk(self, upload_id: str, idx: int, size: int, sha256: str) -> int:
         """Record a received chunk (once); return how many distinct chunks the upload now has."""
+        return self.record_chunk(upload_id, idx, size, sha256)[0]
+
+    def record_chunk(
+        self, upload_id: str, idx: int, size: int, sha256: str, pieces: Sequence[Piece] = ()
+    ) -> tuple[int, bool]:
+        """Record a received chunk with the pieces holding its bytes, unless it is recorded already.
+
+        Returns how many distinct chunks the upload now has, and whether this call recorded the chunk (when
+        not, another request did first, and ``pieces`` were not recorded: the caller removes them).
+        """
         with self._tx() as db:
-            db.execute(
-                "INSERT INTO chunks (upload_id, idx, size, sha256) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (upload_id, idx) DO NOTHING",
-                (upload_id, idx, size, sha256),
+            added = (
+                db.execute(
+                    "INSERT INTO chunks (upload_id, idx, size, sha256) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT (upload_id, idx) DO NOTHING",
+                    (upload_id, idx, size, sha256),
+                ).rowcount
+                == 1
             )
+            if added:
+                self._insert_pieces(db, upload_id, pieces)
             db.execute("UPDATE uploads SET updated = ? WHERE id = ?", (time.time(), upload_id))
             row = db.execute("SELECT COUNT(*) AS n FROM chunks WHERE upload_id = ?", (upload_id,)).fetchone()
-        return int(row["n"])
+        return int(row["n"]), added
+
+    @staticmethod
+    def _insert_pieces(db: Db, upload_id: str, pieces: Sequence[Piece]) -> None:
+        for start, size, key in pieces:
+            db.execute(
+                "INSERT INTO pieces (upload_id, start, size, key) VALUES (?, ?, ?, ?)", (upload_id, start, size, key)
+            )
 
     def received(self, upload_id: str) -> list[int]:
         """The indexes of the chunks received so far, in order."""
@@ -257,8 +282,13 @@ class SqlLedger:
         fields = {k: row[k] for k in row.keys() if not k.startswith("tus_")}
         return _upload(fields), int(row["tus_offset"]), str(row["tus_metadata"])
 
-    def tus_advance(self, upload_id: str, offset: int, *, expect: int | None = None) -> bool:
-        """Commit the bytes received up to ``offset`` (only from offset ``expect`` when given); True if done."""
+    def tus_advance(
+        self, upload_id: str, offset: int, *, expect: int | None = None, pieces: Sequence[Piece] = ()
+    ) -> bool:
+        """Commit the bytes received up to ``offset`` (only from offset ``expect`` when given); True if done.
+
+        ``pieces`` (an object store's staging objects for those bytes) are recorded in the same transaction.
+        """
         sql = 'UPDATE tus SET "offset" = ? WHERE upload_id = ?'
         args: tuple[object, ...] = (offset, upload_id)
         if expect is not None:
@@ -267,6 +297,7 @@ class SqlLedger:
         with self._tx() as db:
             if db.execute(sql, args).rowcount != 1:
                 return False
+            self._insert_pieces(db, upload_id, pieces)
             db.execute("UPDATE uploads SET updated = ? WHERE id = ?", (time.time(), upload_id))
         return True
 

@@ -11,12 +11,14 @@ import errno
 import hashlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 from codecalamity.drop.names import disk_name, numbered
-from codecalamity.drop.storage import ChunkWriter
+from codecalamity.drop.storage import ChunkWriter, Piece
 
 HASH_BLOCK = 4 * 1024 * 1024
+COMMIT_EVERY = 4 * 1024 * 1024
 LEDGER_NAME = ".calamity-drop.sqlite3"
 INCOMING = ".incoming"
 _NO_COPY_RANGE = (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP)
@@ -31,6 +33,12 @@ class _FileWriter:
         while view:
             written = os.pwrite(self._fd, view, offset)
             view, offset = view[written:], offset + written
+
+    async def drain(self) -> None:
+        pass  # written in place, synchronously
+
+    async def flush(self) -> list[Piece]:
+        return []
 
     def close(self) -> None:
         if self._fd >= 0:
@@ -55,6 +63,7 @@ class LocalStorage:
         self.root.mkdir(parents=True, exist_ok=True)
         self.chunks.mkdir(parents=True, exist_ok=True)
         self.preallocates = hasattr(os, "posix_fallocate")
+        self.commit_every = COMMIT_EVERY
 
     @property
     def ledger_path(self) -> Path:
@@ -208,6 +217,22 @@ class LocalStorage:
 
     def free_bytes(self) -> int:
         return min(shutil.disk_usage(self.chunks).free, shutil.disk_usage(self.root).free)
+
+    def read(self, key: str, start: int, stop: int) -> Iterator[bytes]:
+        with open(self.path(key), "rb") as f:
+            f.seek(start)
+            while start < stop and (block := f.read(min(HASH_BLOCK, stop - start))):
+                start += len(block)
+                yield block
+
+    def discard_pieces(self, pieces: list[Piece]) -> None:
+        pass  # bytes are written in place: there are never pieces
+
+    def abandon(self, before: float) -> int:
+        return 0  # partial files belong to ledger rows, which expire with them
+
+    def close(self) -> None:
+        pass
 
 
 def _copy_range(src: int, dst: int, size: int, at: int) -> None:

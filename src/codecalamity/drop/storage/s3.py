@@ -183,7 +183,10 @@ class S3Storage:
             "s3",
             endpoint_url=endpoint or os.environ.get("AWS_ENDPOINT_URL") or None,
             config=Config(
-                s3={"addressing_style": "path"},
+                # Payloads go unsigned (UNSIGNED-PAYLOAD): a composed part streams from other objects and
+                # cannot be hashed before it is sent, and hashing every piece for the signature would cost a
+                # sha256 pass per byte; the bytes are checked by the whole upload's sha256 before publishing.
+                s3={"addressing_style": "path", "payload_signing_enabled": False},
                 retries={"max_attempts": 2, "mode": "standard"},
                 connect_timeout=3,
                 read_timeout=60,

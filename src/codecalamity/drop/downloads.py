@@ -39,7 +39,10 @@ def ranged_stream(
     request: Request, storage: Storage, key: str, size: int, filename: str, headers: dict[str, str]
 ) -> Response:
     """The stored file ``key`` (``size`` bytes) as a download, honouring one byte range."""
-    disposition = f"attachment; filename*=utf-8''{quote(filename)}"
+    quoted = quote(filename)  # the same header as starlette's FileResponse gives local files
+    disposition = (
+        f"attachment; filename*=utf-8''{quoted}" if quoted != filename else f'attachment; filename="{filename}"'
+    )
     base = {**headers, "Accept-Ranges": "bytes", "Content-Disposition": disposition}
     try:
         wanted = byte_range(request.headers.get("range"), size)

@@ -30,7 +30,7 @@ def service_root() -> Iterator[Path]:
 def postgres(service_root: Path) -> Iterator[services.Service]:
     """A private PostgreSQL on a free loopback port."""
     try:
-        service = services.start_postgres(service_root / "postgres")
+        service = services.start_postgres(service_root / "postgres", durable=False)
     except services.ServiceError as err:
         pytest.skip(f"PostgreSQL cannot run here: {err}")
     yield service

@@ -167,6 +167,39 @@ def serve(
             awake.close()
 
 
+@drop.command(
+    "cluster", context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": ["-h"]}
+)
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("drop-data"),
+    show_default=True,
+    help="Folder for everything: PostgreSQL, SeaweedFS, the nodes' logs.",
+)
+@click.option("--lb-port", type=click.IntRange(0, 65535), default=16273, show_default=True, help="Load balancer port.")
+@click.option("--nodes", type=click.IntRange(1, 16), default=3, show_default=True, help="How many drop nodes.")
+@click.argument("node_args", nargs=-1, type=click.UNPROCESSED)
+def cluster(data: Path, lb_port: int, nodes: int, node_args: tuple[str, ...]) -> None:
+    """Run a local cluster: SeaweedFS, PostgreSQL, NODES drop servers and haproxy in front (Ctrl+C stops all).
+
+    Any other options (NODE_ARGS, e.g. --allow-downloads) are passed to every node.
+    """
+    from codecalamity.drop.cluster import Cluster, run
+
+    def announce(parts: Cluster) -> None:
+        click.echo(f"PostgreSQL:      {parts.postgres.url}")
+        click.echo(f"SeaweedFS S3:    {parts.seaweedfs.url}")
+        for node in parts.nodes:
+            click.echo(f"{node.name + ':':17}{node.url}")
+        click.echo(f"Data:            {data.resolve()}")
+        click.echo("")
+        click.echo(f"Open {parts.url}")
+        click.echo("Press Ctrl+C to stop.")
+
+    run(data, lb_port or None, nodes, node_args, announce)
+
+
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)

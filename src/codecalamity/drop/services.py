@@ -146,13 +146,15 @@ def _run_as() -> str | None:
     return PG_RUN_AS if os.geteuid() == 0 else None
 
 
-def start_postgres(data: Path, port: int | None = None) -> Service:
+def start_postgres(data: Path, port: int | None = None, *, durable: bool = True) -> Service:
     """Start PostgreSQL on 127.0.0.1 with its data in ``data`` (made with initdb when missing).
 
     As root, the server runs as ``nobody``, which must be able to reach ``data`` (it is given the folder).
     Clients connect as ``calamity`` over TCP, trusted on loopback only; the socket lives in ``data`` too.
+    ``durable=False`` (tests) skips fsync: faster, and a crash of the machine may lose the database.
     """
     user = _run_as()
+    data = data.resolve()
     data.mkdir(parents=True, exist_ok=True)
     if user is not None:
         entry = pwd.getpwnam(user)
@@ -184,7 +186,9 @@ def start_postgres(data: Path, port: int | None = None) -> Service:
             raise ServiceError(f"initdb failed: {init.stderr.decode(errors='replace').strip()}")
     port = port or free_ports(1)[0]
     cmd = [postgres_bin("postgres"), "-D", str(cluster), "-h", "127.0.0.1", "-p", str(port), "-k", str(data)]
-    cmd += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "max_connections=200"]
+    cmd += ["-c", "max_connections=200"]
+    if not durable:
+        cmd += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
     proc = _spawn(cmd, log, user=user)
     url = f"postgresql://{PG_USER}@127.0.0.1:{port}/postgres"
     wait_until(lambda: _port_open(port), proc, "PostgreSQL", log, 60)
@@ -216,6 +220,7 @@ def weed_bin() -> str:
 
 def start_seaweedfs(data: Path, s3_port: int | None = None) -> Service:
     """Start ``weed server -s3`` (master, volume, filer and S3 gateway in one process) with data in ``data``."""
+    data = data.resolve()
     data.mkdir(parents=True, exist_ok=True)
     ports = free_ports(8)
     if s3_port is not None:

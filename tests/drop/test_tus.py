@@ -20,6 +20,7 @@ def backend(request: pytest.FixtureRequest) -> str:
     """The whole suite, hostile input included, on the embedded backends and on SeaweedFS + PostgreSQL."""
     return str(request.param)
 
+
 TUS = {"Tus-Resumable": "1.0.0"}
 
 

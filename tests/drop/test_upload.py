@@ -19,6 +19,7 @@ def backend(request: pytest.FixtureRequest) -> str:
     """The whole suite, hostile input included, on the embedded backends and on SeaweedFS + PostgreSQL."""
     return str(request.param)
 
+
 CHUNK = 1000
 
 

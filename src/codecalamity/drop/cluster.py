@@ -80,8 +80,10 @@ def _short(path: str) -> str:
     return relative if len(relative) < len(path) else path
 
 
-def start_node(port: int, folder: Path, s3: Service, ledger: str, args: Sequence[str], name: str) -> Service:
-    """Start one node and wait until it answers."""
+def start_node(
+    port: int, folder: Path, s3: Service, ledger: str, args: Sequence[str], name: str, prefix: str = BUCKET_PREFIX
+) -> Service:
+    """Start one node and wait until it answers; it keeps uploads under ``prefix`` in the bucket."""
     folder.mkdir(parents=True, exist_ok=True)
     env = {
         **os.environ,
@@ -91,7 +93,7 @@ def start_node(port: int, folder: Path, s3: Service, ledger: str, args: Sequence
         "AWS_DEFAULT_REGION": "us-east-1",
     }
     log = folder / "node.log"
-    cmd = node_command(port, folder, f"s3://{services.S3_BUCKET}/{BUCKET_PREFIX}", ledger, args)
+    cmd = node_command(port, folder, f"s3://{services.S3_BUCKET}/{prefix}", ledger, args)
     with open(log, "ab") as out:
         proc = subprocess.Popen(
             cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True

@@ -119,16 +119,16 @@ def serve(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Itera
     """Start servers on tmp_path storage (or S3 + PostgreSQL); all are stopped at the end of the test."""
     servers: list[Server] = []
     extra: list[str] = []
-    s3_env: dict[str, str] = {}
+    node_env: dict[str, str] = {}
     place = None
     if backend == "s3":
         from codecalamity.drop.services import s3_client
 
         s3_url, pg_url = request.getfixturevalue("s3_url"), request.getfixturevalue("pg_url")
-        s3_env = request.getfixturevalue("s3_env")
+        node_env = request.getfixturevalue("s3_env")
         extra = ["--storage", s3_url, "--ledger", pg_url]
         bucket, _, prefix = s3_url.removeprefix("s3://").partition("/")
-        place = S3Place(s3_client(s3_env["AWS_ENDPOINT_URL"]), bucket, prefix)
+        place = S3Place(s3_client(node_env["AWS_ENDPOINT_URL"]), bucket, prefix)
 
     def _start(
         *args: str,
@@ -142,7 +142,7 @@ def serve(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Itera
             chunks or tmp_path / "chunks",
             *args,
             *extra,
-            env={**s3_env, **(env or {})},
+            env={**node_env, **(env or {})},
             **kw,  # type: ignore[arg-type]
         )
         server.s3 = place

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from .conftest import Server, send_chunk, upload_all
+from .conftest import Server, upload_all
 
 MIB = 1024 * 1024
 

@@ -75,6 +75,7 @@ class PostgresLedger(SqlLedger):
             except psycopg.OperationalError as err:
                 conn.close()
                 conn = None
+                self.close()  # the server went away: the idle connections are dead too
                 raise LedgerUnavailable(f"the ledger database is unavailable: {_first_line(err)}") from err
             except BaseException:
                 if conn.closed or conn.broken:

@@ -15,7 +15,6 @@ import httpx
 import pytest
 
 from codecalamity.drop import services
-from codecalamity.drop.services import Service
 
 from .conftest import S3Place, Server, send_chunk
 

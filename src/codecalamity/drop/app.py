@@ -32,6 +32,8 @@ from codecalamity.drop.tus import Tus
 logger = logging.getLogger(__name__)
 
 ActivityHook = Callable[[int], None]
+RECOVER_GRACE = 60.0
+"""Seconds an upload may be finishing before a sweeper assumes its finisher died (and it is unclaimed)."""
 
 
 class DropApp:
@@ -144,4 +146,5 @@ def create_app(config: DropConfig, *, on_activity: ActivityHook | None = None) -
 async def _sweep(inbox: Inbox, interval: float) -> None:
     while True:
         await anyio.sleep(interval)
+        await anyio.to_thread.run_sync(inbox.recover, RECOVER_GRACE)
         await anyio.to_thread.run_sync(inbox.expire)

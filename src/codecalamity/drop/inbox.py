@@ -229,13 +229,14 @@ class Inbox:
 
     # housekeeping ----------------------------------------------------------------------------------------
 
-    def recover(self) -> None:
+    def recover(self, grace: float = 0.0) -> None:
         """After a crash or restart: uploads caught while finishing are finished again or marked failed.
 
-        Only uploads that no live process is finishing (their claim is free) are touched, so every node of
-        a cluster may run this at any time.
+        Only uploads that no live process is finishing (their claim is free) and that went into finishing
+        more than ``grace`` seconds ago are touched, so every node of a cluster may run this at any time
+        (the sweeper does, and so finishes what a dead node left half-done).
         """
-        for upload in self.ledger.in_state("finishing"):
+        for upload in self.ledger.stale("finishing", time.time() - grace):
             with self.ledger.claim(f"finish:{upload.id}") as mine:
                 if not mine:
                     continue

@@ -1,6 +1,6 @@
 """Benchmark: uploads over loopback, our drop server through each protocol beside copyparty and pyfiledrop.
 
-    python benchmarks/upload.py [--runs 3] [--big-mib 1024] [--small 200] [--rss-gib 4] [--only calamity,cluster]
+    python benchmarks/upload.py [--runs 3] [--big-mib 1024] [--small 200] [--rss-gib 4] [--cases cluster,send] [--no-browser]
 
 Data: one big file (1 GiB) and 200 files of 1 MiB, in a scratch folder on the same disk as the servers'
 storage. For each (server, client): MB/s (1 MB = 10^6 bytes; median of the runs, each on a fresh server and
@@ -282,8 +282,7 @@ def u2c(url: str, files: list[Path]) -> None:
     )
 
 
-NODE_RSS: list[int] = []
-"""Each cluster run's largest node RSS, for the report."""
+NODE_RSS: list[int] = []  # each cluster run's largest node RSS, for the report
 
 # a client returns None, or the seconds its upload took once it was ready (the page: after the page loaded)
 Client = Callable[[str, list[Path]], float | None]
@@ -365,6 +364,7 @@ def main() -> None:
     parser.add_argument("--rss-gib", type=int, default=4)
     parser.add_argument("--work", type=Path, default=HERE.parent / ".bench-work")
     parser.add_argument("--cases", default="", help="comma-separated words: run only the cases whose name has one")
+    parser.add_argument("--no-browser", action="store_true", help="skip the clients that run in Chromium")
     args = parser.parse_args()
     args.work.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=args.work))
@@ -386,6 +386,8 @@ def main() -> None:
                 if args.cases and not any(word in f"{kind} {client_name}" for word in args.cases.split(",")):
                     continue
                 if "(big file)" in client_name and files is smalls:  # the same as plain send below 64 MiB
+                    continue
+                if args.no_browser and "chromium" in client_name:
                     continue
                 try:
                     runs = [measure(kind, client, files, work) for _ in range(args.runs)]

@@ -32,8 +32,8 @@ from codecalamity.drop.tus import Tus
 logger = logging.getLogger(__name__)
 
 ActivityHook = Callable[[int], None]
+# Seconds an upload may be finishing before a sweeper assumes its finisher died (and it is unclaimed).
 RECOVER_GRACE = 60.0
-"""Seconds an upload may be finishing before a sweeper assumes its finisher died (and it is unclaimed)."""
 
 
 class DropApp:

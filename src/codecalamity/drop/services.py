@@ -25,11 +25,11 @@ from codecalamity._errors import CalamityError
 logger = logging.getLogger(__name__)
 
 PG_USER = "calamity"
+# PostgreSQL refuses to run as root; as root we start it as this unprivileged user (present on Debian).
 PG_RUN_AS = "nobody"
-"""PostgreSQL refuses to run as root; as root we start it as this unprivileged user (present on Debian)."""
 S3_BUCKET = "calamity"
+# The access key pair the nodes sign with; SeaweedFS without an identity file accepts any.
 S3_KEYS = ("calamity", "calamity-secret")
-"""The access key pair the nodes sign with; SeaweedFS without an identity file accepts any."""
 
 
 class ServiceError(CalamityError):

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
+# ``(start, size, key)``: bytes of an upload stored apart, as an object store keeps them.
 Piece = tuple[int, int, str]
-"""``(start, size, key)``: bytes of an upload stored apart, as an object store keeps them."""
 
 
 class ChunkWriter(Protocol):

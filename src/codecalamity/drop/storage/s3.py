@@ -117,8 +117,9 @@ class _PieceWriter:
         self._start += n
 
     async def drain(self) -> None:
-        while len(self._sent) > 1 and not self._sent[0][0].done():
-            await asyncio.wrap_future(self._sent[0][0])
+        # at most one piece on its way while the next fills: two pieces of this request in memory at most
+        while len(pending := [f for f, _ in self._sent if not f.done()]) > 1:
+            await asyncio.wrap_future(pending[0])
 
     async def flush(self) -> list[Piece]:
         self._ship()

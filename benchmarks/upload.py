@@ -115,13 +115,16 @@ def start(kind: str, root: Path) -> Running:
     log = open(root / "server.log", "w")  # kept open for the server process
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=root)
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + 180
+    while True:
         try:
             if httpx.get(url + ("favicon.ico" if kind != "copyparty" else ""), timeout=1).status_code < 500:
                 break
         except httpx.TransportError:
             pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise RuntimeError(f"{kind} did not start: {(root / 'server.log').read_text()[-500:]}")
         time.sleep(0.05)
     running = Running(proc, url)
     threading.Thread(target=running.sample, daemon=True).start()

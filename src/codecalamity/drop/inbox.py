@@ -25,6 +25,7 @@ from codecalamity.drop.storage import Storage
 
 logger = logging.getLogger(__name__)
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
+UNAVAILABLE = "a shared service is unavailable"
 
 
 class Inbox:
@@ -146,6 +147,8 @@ class Inbox:
         if upload is None:
             raise DropError(404, "no such upload")
         if upload.state == "partial":
+            if upload.error and upload.error.startswith(UNAVAILABLE):
+                raise Unavailable(f"{upload.error}; send the last chunk again later")
             raise NoSpace("the server's disk is full; send the last chunk again later")
         if upload.state == "failed":
             raise DropError(500, f"upload failed: {upload.error}")
@@ -169,7 +172,7 @@ class Inbox:
         except (sqlite3.OperationalError, Unavailable) as err:
             logger.error("finishing upload %s failed: %s", upload_id, err)
             with contextlib.suppress(sqlite3.OperationalError, Unavailable):
-                self.ledger.set_state(upload_id, "partial")
+                self.ledger.set_state(upload_id, "partial", error=f"{UNAVAILABLE}: {err}")
         except OSError as err:
             if err.errno in (errno.ENOSPC, errno.EDQUOT):
                 self.ledger.set_state(upload_id, "partial")

@@ -323,6 +323,7 @@ def stored_bytes(kind: str, root: Path) -> int:
 def measure(kind: str, client: Client, files: list[Path], work: Path) -> tuple[float, float, int, float | None]:
     """MB/s of the whole client run, server CPU seconds, server peak RSS, and MB/s once the client was ready."""
     root = Path(tempfile.mkdtemp(dir=work))
+    root.chmod(0o755)  # the cluster's PostgreSQL runs as an unprivileged user, who must enter its folder
     server = start(kind, root)
     try:
         total = sum(p.stat().st_size for p in files)
@@ -371,6 +372,7 @@ def main() -> None:
     args = parser.parse_args()
     args.work.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=args.work))
+    work.chmod(0o755)
     try:
         big, smalls = make_data(work, args.big_mib, args.small)
         for label, files in ((f"1 file of {args.big_mib} MiB", big), (f"{args.small} files of 1 MiB", smalls)):

@@ -1,6 +1,6 @@
 """Benchmark: uploads over loopback, our drop server through each protocol beside copyparty and pyfiledrop.
 
-    python benchmarks/upload.py [--runs 3] [--big-mib 1024] [--small 200] [--rss-gib 4] [--cases cluster,send] [--no-browser]
+    python benchmarks/upload.py [--runs 3] [--big-mib 1024] [--small 200] [--rss-gib 4] [--cases cluster] [--no-browser]
 
 Data: one big file (1 GiB) and 200 files of 1 MiB, in a scratch folder on the same disk as the servers'
 storage. For each (server, client): MB/s (1 MB = 10^6 bytes; median of the runs, each on a fresh server and

@@ -1,5 +1,5 @@
-"""The learned method: MobileNetV2 features (from the npm package nsfwjs, trained on millions of images) and a
-small calibrated logistic-regression head trained on drawn art and photographs.
+"""The learned method: MobileNetV2 features (from the npm package nsfwjs, trained on millions of images) and
+texture statistics, into a small calibrated linear head trained on drawn art and photographs.
 
 The backbone is an ONNX file run by onnxruntime on the CPU; the head is a few kilobytes of numpy arrays in an
 ``.npz`` file, which ``calamity images train`` writes for your own folders and ``--model FILE`` loads.
@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from codecalamity._errors import CalamityError
+from codecalamity.images import texture
 from codecalamity.images.methods import Method, register
 from codecalamity.images.types import BGRImage, Mask
 
@@ -29,7 +30,8 @@ BACKBONE = "backbone.onnx"
 HEAD = "head.npz"
 FEATURES = 1664
 # 1280 pooled MobileNetV2 features, 128 units of nsfwjs's head, mean and spread of two mid-level blocks
-HEAD_FORMAT = 1
+HEAD_FORMAT = 2
+VIEWS = ("whole", "mirror")
 
 
 class ModelError(CalamityError):
@@ -38,7 +40,11 @@ class ModelError(CalamityError):
 
 @dataclasses.dataclass(frozen=True)
 class Head:
-    """Standardise the 1280 features, a linear layer, then Platt scaling: ``P(cartoon) = sigmoid(a * z + b)``."""
+    """Standardise the features, a linear layer, then Platt scaling: ``P(cartoon) = sigmoid(a * z + b)``.
+
+    The input is the backbone's :data:`FEATURES` numbers, then (``texture``) the texture statistics; ``views``
+    says which views of the picture are scored (their linear outputs are averaged).
+    """
 
     mean: npt.NDArray[np.float32]
     scale: npt.NDArray[np.float32]
@@ -48,13 +54,28 @@ class Head:
     platt_b: float
     size: int
     info: str = ""
+    views: tuple[str, ...] = ("whole",)
+    texture: bool = True
+    cartoon_above: float = 0.98
+    photo_below: float = 0.02
+    """Default sort thresholds: chosen on out-of-source (or out-of-fold) scores for 99 % right moves."""
 
-    def logits(self, features: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
-        z = ((features - self.mean) / self.scale) @ self.weights + self.bias
-        return np.asarray(self.platt_a * z + self.platt_b, dtype=np.float64)
+    @property
+    def width(self) -> int:
+        """How many numbers one view's input has."""
+        return FEATURES + (texture.COUNT if self.texture else 0)
+
+    def raw(self, features: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+        """The linear output of each row, before calibration."""
+        return np.asarray(((features - self.mean) / self.scale) @ self.weights + self.bias, dtype=np.float64)
+
+    def calibrated(self, raw: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """P(cartoon) from linear outputs."""
+        return 1.0 / (1.0 + np.exp(-np.clip(self.platt_a * raw + self.platt_b, -50, 50)))
 
     def probability(self, features: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
-        return 1.0 / (1.0 + np.exp(-np.clip(self.logits(features), -50, 50)))
+        """P(cartoon) of each row taken alone."""
+        return self.calibrated(self.raw(features))
 
     def save(self, path: Path) -> None:
         """Write the head as an ``.npz`` file (no pickles)."""
@@ -70,6 +91,9 @@ class Head:
                 platt=np.array([self.platt_a, self.platt_b]),
                 size=np.array(self.size),
                 info=np.array(self.info),
+                views=np.array(",".join(self.views)),
+                texture=np.array(self.texture),
+                thresholds=np.array([self.cartoon_above, self.photo_below]),
             )
         os.replace(tmp, path)
 
@@ -89,14 +113,22 @@ class Head:
                     platt_b=float(data["platt"][1]),
                     size=int(data["size"]),
                     info=str(data["info"]),
+                    views=tuple(str(data["views"]).split(",")),
+                    texture=bool(data["texture"]),
+                    cartoon_above=float(data["thresholds"][0]),
+                    photo_below=float(data["thresholds"][1]),
                 )
         except ModelError:
             raise
         except (OSError, KeyError, ValueError, IndexError, zipfile.BadZipFile, EOFError) as err:
             raise ModelError(f"{path} is not a calamity model file ({err})") from None
         for name in ("mean", "scale", "weights"):
-            if getattr(head, name).shape != (FEATURES,):
-                raise ModelError(f"{path}: {name} has shape {getattr(head, name).shape}, expected ({FEATURES},)")
+            if getattr(head, name).shape != (head.width,):
+                raise ModelError(f"{path}: {name} has shape {getattr(head, name).shape}, expected ({head.width},)")
+        if not 0.0 <= head.photo_below <= head.cartoon_above <= 1.0:
+            raise ModelError(f"{path}: thresholds {head.cartoon_above}, {head.photo_below} are out of order")
+        if not head.views or not set(head.views) <= set(VIEWS):
+            raise ModelError(f"{path}: unknown views {head.views}")
         if not 64 <= head.size <= 512:
             raise ModelError(f"{path}: input size {head.size} is out of range")
         return head
@@ -132,6 +164,23 @@ def to_input(image: BGRImage, size: int) -> npt.NDArray[np.float32]:
     return np.ascontiguousarray(small[:, :, ::-1].transpose(2, 0, 1), dtype=np.float32) / np.float32(255.0)
 
 
+def view_inputs(image: BGRImage, size: int, views: Sequence[str]) -> list[npt.NDArray[np.float32]]:
+    """The backbone inputs of the named views of one image (``mirror``: flipped left to right)."""
+    base = to_input(image, size)
+    return [base if view == "whole" else np.ascontiguousarray(base[:, :, ::-1]) for view in views]
+
+
+def head_inputs_raw(head: Head, images: Sequence[BGRImage]) -> npt.NDArray[np.float64]:
+    """The head's linear output per image, averaged over its views."""
+    k = len(head.views)
+    batch = np.stack([x for img in images for x in view_inputs(img, head.size, head.views)])
+    feats = features(batch)
+    if head.texture:
+        stats = np.stack([texture.statistics(img) for img in images])
+        feats = np.hstack([feats, np.repeat(stats, k, axis=0)])
+    return head.raw(feats).reshape(len(images), k).mean(axis=1)
+
+
 def _unused_measure(image: BGRImage, mask: Mask) -> float:
     raise NotImplementedError  # the model scores batches, see ModelMethod.score_batch
 
@@ -146,21 +195,20 @@ class ModelMethod(Method):
         assert self.head is not None
         if not images:
             return []
-        batch = np.stack([to_input(img, self.head.size) for img, _ in images])
-        return [float(p) for p in self.head.probability(features(batch))]
+        return [float(p) for p in self.head.calibrated(head_inputs_raw(self.head, [img for img, _ in images]))]
 
 
 def make(head: Head, name: str = "model") -> ModelMethod:
     """A model method around ``head``."""
     return ModelMethod(
         name=name,
-        summary="MobileNetV2 features + a calibrated head (thresholds: 0.98 cartoon / 0.02 photo)",
+        summary="MobileNetV2 features + texture statistics, a calibrated linear head",
         size=head.size,
         measure=_unused_measure,
         threshold=0.5,
         slope=1.0,
-        cartoon_above=0.98,
-        photo_below=0.02,
+        cartoon_above=head.cartoon_above,
+        photo_below=head.photo_below,
         batch=16,
         head=head,
     )

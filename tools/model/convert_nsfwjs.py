@@ -98,6 +98,8 @@ class Graph:
 
 MID_BLOCKS = ("block_5_add", "block_12_add")
 FEATURES = 1280 + 128 + 2 * (32 + 96)
+STYLE_BLOCKS = ("block_2_add", "block_5_add", "block_9_add", "block_12_add", "block_15_add")
+STYLE_FEATURES = 1280 + 128 + 2 * (24 + 32 + 64 + 96 + 160) + 1280
 
 
 def _stats(g: Graph, tensor: str) -> list[str]:
@@ -117,7 +119,7 @@ def _stats(g: Graph, tensor: str) -> list[str]:
     return [base + "_mean", base + "_sd"]
 
 
-def convert(model: dict[str, Any], blob: bytes, which: str = "mobilenet_v2") -> onnx.ModelProto:
+def convert(model: dict[str, Any], blob: bytes, which: str = "mobilenet_v2", style: bool = False) -> onnx.ModelProto:
     layers = model["modelTopology"]["model_config"]["config"]["layers"]
     g = Graph(model["weightsManifest"][0]["weights"], blob)
     out: dict[str, str] = {}
@@ -216,7 +218,13 @@ def convert(model: dict[str, Any], blob: bytes, which: str = "mobilenet_v2") -> 
         out[name] = result
     # Our features: the 1280 pooled ones, the package head's own 128-unit layer (it learned drawings), and the
     # mean and spread of two mid-level blocks (texture: strokes and flat fills against photographic detail).
-    if which == "mobilenet_v2":
+    if which == "mobilenet_v2" and style:  # more blocks' mean and spread, and the spread of the last features
+        parts = ["pooled", out["dense_2"]]
+        for block in STYLE_BLOCKS:
+            parts += _stats(g, out[block])
+        parts.append(_stats(g, out["out_relu"])[1])
+        count = STYLE_FEATURES
+    elif which == "mobilenet_v2":
         parts = ["pooled", out["dense_2"]]
         for block in MID_BLOCKS:
             parts += _stats(g, out[block])
@@ -247,10 +255,11 @@ def main() -> None:
     parser.add_argument("--version", default="4.3.0")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--which", choices=sorted(SIZES), default="mobilenet_v2")
+    parser.add_argument("--style", action="store_true", help="mean and spread of five blocks and the last layer")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         model, blob = fetch(args.version, Path(tmp), args.which)
-    proto = convert(model, blob, args.which)
+    proto = convert(model, blob, args.which, args.style)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(proto, args.out)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB) from nsfwjs {args.version}")

@@ -29,7 +29,7 @@ from codecalamity.images import ridge  # noqa: E402
 from codecalamity.images.loso import choose_thresholds, summarise  # noqa: E402
 from codecalamity.images.train import fit_platt  # noqa: E402
 
-L2 = (0.1, 1.0, 10.0)
+L2 = (3.0, 10.0, 30.0, 100.0)
 
 
 def loso(
@@ -92,19 +92,26 @@ def main() -> None:
     v = {k: x[good] for k, x in v.items()}
     print(f"{len(items)} items, {len({it.group for it in items})} sources")
     tex = {k: np.hstack([x, v["texture"]]) for k, x in v.items() if k != "texture"}
+    wmj = ["whole", "mirror", "jpeg"]
+    wmjc = [*wmj, "center"]
+
+    def cfg(views: list[str], test: list[str], damping: float, with_texture: bool):  # type: ignore[no-untyped-def]
+        src = tex if with_texture else v
+        return ([src[k] for k in views], [src[k] for k in test], damping)
+
     configs = {
-        "whole / whole": ([v["whole"]], [v["whole"]], 0.0),
-        "whole+mirror+jpeg / whole": ([v["whole"], v["mirror"], v["jpeg"]], [v["whole"]], 0.0),
-        "w+m+j / whole, damped": ([v["whole"], v["mirror"], v["jpeg"]], [v["whole"]], 0.5),
-        "w+m+j / whole+mirror": ([v["whole"], v["mirror"], v["jpeg"]], [v["whole"], v["mirror"]], 0.0),
-        "w+m+j+c / whole+center": (
-            [v["whole"], v["mirror"], v["jpeg"], v["center"]],
-            [v["whole"], v["center"]],
-            0.0,
-        ),
-        "tex w+m+j / whole": ([tex["whole"], tex["mirror"], tex["jpeg"]], [tex["whole"]], 0.0),
-        "tex w+m+j / whole, damped": ([tex["whole"], tex["mirror"], tex["jpeg"]], [tex["whole"]], 0.5),
-        "tex w+m+j / w+m, damped": ([tex["whole"], tex["mirror"], tex["jpeg"]], [tex["whole"], tex["mirror"]], 0.5),
+        "w+m+j+c / whole+center, damped 1": cfg(wmjc, ["whole", "center"], 1.0, False),
+        "w+m+c / whole+center, damped": cfg(["whole", "mirror", "center"], ["whole", "center"], 0.5, False),
+        "w+m+j+c / whole+center+mirror, damped": cfg(wmjc, ["whole", "center", "mirror"], 0.5, False),
+        "whole / whole": cfg(["whole"], ["whole"], 0.0, False),
+        "w+m+j / whole": cfg(wmj, ["whole"], 0.0, False),
+        "w+m+j / whole, damped": cfg(wmj, ["whole"], 0.5, False),
+        "w+m+j+c / whole+center": cfg(wmjc, ["whole", "center"], 0.0, False),
+        "w+m+j+c / whole+center, damped": cfg(wmjc, ["whole", "center"], 0.5, False),
+        "tex w+m+j / whole": cfg(wmj, ["whole"], 0.0, True),
+        "tex w+m+j / whole, damped": cfg(wmj, ["whole"], 0.5, True),
+        "tex w+m+j+c / whole+center, damped": cfg(wmjc, ["whole", "center"], 0.5, True),
+        "tex w+m+j / whole+mirror, damped": cfg(wmj, ["whole", "mirror"], 0.5, True),
     }
     for name, (train, test, damping) in configs.items():
         if args.only and args.only not in name:

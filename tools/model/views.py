@@ -24,11 +24,11 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import texture  # noqa: E402
 from image_sets import Item, cached, default_sets, read_sets  # noqa: E402
 
-from codecalamity.images import texture  # noqa: E402
 from codecalamity.images.loading import ImageError, load_image  # noqa: E402
-from codecalamity.images.methods.model import FEATURES, features, to_input  # noqa: E402
+from codecalamity.images.methods.model import FEATURES, center_input, features, to_input  # noqa: E402
 
 SIZE = 224
 BACKBONE = "mnv2"
@@ -44,9 +44,7 @@ def _input(path: Path, view: str) -> Array | None:
     if view == "texture":
         return texture.statistics(image)
     if view == "center":
-        h, w = image.shape[:2]
-        dh, dw = round(h * 0.2), round(w * 0.2)
-        return to_input(np.ascontiguousarray(image[dh : h - dh, dw : w - dw]), SIZE)
+        return center_input(image, SIZE)
     base = to_input(image, SIZE)
     if view == "mirror":
         return np.ascontiguousarray(base[:, :, ::-1])
@@ -60,15 +58,32 @@ def _input(path: Path, view: str) -> Array | None:
     return base
 
 
-def extractor(view: str):  # type: ignore[no-untyped-def]
+STYLE = ROOT / ".bench-work" / "models" / "mnv2_style.onnx"
+_STYLE = None
+
+
+def style_features(batch: Array) -> Array:
+    """The style backbone (tools/model/convert_nsfwjs.py --style): 3440 features per image."""
+    import onnxruntime as ort
+
+    global _STYLE
+    if _STYLE is None:
+        _STYLE = ort.InferenceSession(str(STYLE), providers=["CPUExecutionProvider"])
+    return np.asarray(_STYLE.run(["features"], {"input": batch})[0])
+
+
+def extractor(view: str, style: bool = False):  # type: ignore[no-untyped-def]
+    run_backbone = style_features if style else features
+    width = 3440 if style else FEATURES
+
     def run(paths: Sequence[Path]) -> list[Array]:
         with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
             inputs = list(pool.map(lambda p: _input(p, view), paths))
         if view == "texture":
             return [x if x is not None else np.full(texture.COUNT, np.nan, np.float32) for x in inputs]
         good = [x for x in inputs if x is not None]
-        feats = iter(features(np.stack(good))) if good else iter([])
-        return [next(feats) if x is not None else np.full(FEATURES, np.nan, np.float32) for x in inputs]
+        feats = iter(run_backbone(np.stack(good))) if good else iter([])
+        return [next(feats) if x is not None else np.full(width, np.nan, np.float32) for x in inputs]
 
     return run
 
@@ -101,6 +116,8 @@ def view_matrix(items: Sequence[Item], view: str) -> Array:
     """One row per item: the view's features (NaN where the file could not be read)."""
     if view == "inception":
         return np.stack(cached("inception-whole", items, inception, chunk=16))
+    if view.startswith("style-"):
+        return np.stack(cached(f"mnv2s-{view[6:]}", items, extractor(view[6:], style=True)))
     name = "texture-v1" if view == "texture" else f"{BACKBONE}-{view}"
     return np.stack(cached(name, items, extractor(view)))
 

@@ -24,9 +24,9 @@ class Recipe:
     """The head's training views, prediction views, regularisation and source damping."""
 
     train_views: tuple[str, ...]
-    """Backbone views each training picture contributes (``whole``, ``mirror``, ``jpeg``: augmentation)."""
+    """Backbone views each training picture contributes (the test views, plus ``mirror`` and ``jpeg``)."""
     test_views: tuple[str, ...]
-    """Views whose scores are averaged at prediction time (``whole``, ``mirror``)."""
+    """Views whose linear scores are averaged at prediction time (multi-crop: ``whole``, ``center``)."""
     l2: float
     """Ridge regularisation on standardised features, chosen by leave-one-source-out."""
     damping: float
@@ -46,9 +46,4 @@ class Recipe:
         return fit_platt(np.asarray(raw, np.float64), np.asarray(labels, np.float64))
 
 
-RECIPE = Recipe(train_views=("whole", "mirror", "jpeg"), test_views=("whole",), l2=10.0, damping=0.0)
-
-
-def inputs_for(backbone: npt.NDArray[np.floating], texture: npt.NDArray[np.floating]) -> npt.NDArray[np.float32]:
-    """The head's input for one view: the backbone's features, then the texture statistics."""
-    return np.concatenate([backbone, texture]).astype(np.float32)
+RECIPE = Recipe(train_views=("whole", "center", "mirror", "jpeg"), test_views=("whole", "center"), l2=10.0, damping=0.5)

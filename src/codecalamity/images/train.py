@@ -21,10 +21,9 @@ import numpy.typing as npt
 from PIL import Image
 
 from codecalamity._errors import UsageError
-from codecalamity.images import texture
 from codecalamity.images.classifier import find_images
 from codecalamity.images.loading import ImageError, load_image
-from codecalamity.images.methods.model import FEATURES, Head, features, to_input
+from codecalamity.images.methods.model import FEATURES, Head, features, to_input, view_inputs
 
 MIN_PER_CLASS = 8
 FOLDS = 5
@@ -60,20 +59,20 @@ def labeled(root: Path) -> tuple[list[Path], npt.NDArray[np.int8]]:
     return paths, np.array(labels, dtype=np.int8)
 
 
-def _variants(
-    path: Path, size: int, jpeg: bool, rng: np.random.Generator
-) -> tuple[list[npt.NDArray[np.float32]], npt.NDArray[np.float32]]:
-    image, _ = load_image(path, size=size)
-    stats = texture.statistics(image)
-    base = to_input(image, size)
-    out = [base, np.ascontiguousarray(base[:, :, ::-1])]  # and its mirror image
-    if jpeg:  # the same picture as a JPEG, so that compression artefacts are no hint of the class
-        rgb = (base.transpose(1, 2, 0) * 255).astype(np.uint8)
+def _variants(path: Path, size: int, jpeg: bool, rng: np.random.Generator) -> list[npt.NDArray[np.float32]]:
+    """Backbone inputs of one picture: its test views (the recipe's, in order), its mirror image, and (``jpeg``)
+    a JPEG copy, so that compression artefacts are no hint of the class."""
+    from codecalamity.images.recipe import RECIPE
+
+    image, _ = load_image(path, size=2 * size)
+    out = view_inputs(image, size, [*RECIPE.test_views, "mirror"])
+    if jpeg:
+        rgb = (out[0].transpose(1, 2, 0) * 255).astype(np.uint8)
         buf = io.BytesIO()
         Image.fromarray(rgb).save(buf, "JPEG", quality=int(rng.integers(60, 95)))
         again, _ = load_image(buf.getvalue())
         out.append(to_input(again, size))
-    return out, stats
+    return out
 
 
 def extract(
@@ -84,13 +83,13 @@ def extract(
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[list[npt.NDArray[np.float32]], list[tuple[Path, str]]]:
-    """Head inputs of each image's variants (one array per image: whole, mirror[, jpeg] rows of backbone
-    features and texture statistics), and the files that could not be read."""
+    """Backbone features of each image's variants (one array per image: the recipe's test views first, then the
+    augmentations), and the files that could not be read."""
     rng = np.random.default_rng(seed)
     seeds = rng.integers(0, 2**31, len(paths))
     failed: list[tuple[Path, str]] = []
 
-    def one(item: tuple[Path, int]) -> tuple[list[npt.NDArray[np.float32]], npt.NDArray[np.float32]] | None:
+    def one(item: tuple[Path, int]) -> list[npt.NDArray[np.float32]] | None:
         path, s = item
         try:
             return _variants(path, size, jpeg, np.random.default_rng(s))
@@ -100,12 +99,8 @@ def extract(
 
     out: list[npt.NDArray[np.float32]] = []
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-        for got in pool.map(one, zip(paths, seeds, strict=True)):
-            if got is None:
-                out.append(np.zeros((0, FEATURES + texture.COUNT), np.float32))
-            else:
-                feats = features(np.stack(got[0]))
-                out.append(np.hstack([feats, np.repeat(got[1][None], len(feats), axis=0)]))
+        for variants in pool.map(one, zip(paths, seeds, strict=True)):
+            out.append(features(np.stack(variants)) if variants is not None else np.zeros((0, FEATURES), np.float32))
             if progress is not None:
                 progress(1)
     return out, failed
@@ -148,8 +143,8 @@ def fit_head(
     groups: list[str] | None = None,
     info: str = "",
 ) -> TrainReport:
-    """Fit and calibrate a head on per-image input arrays (first row: the image itself); report on the held-out
-    split (none when ``validation`` is 0).
+    """Fit and calibrate a head on per-image feature arrays (first the recipe's test views, then augmentations);
+    report on the held-out split (none when ``validation`` is 0).
 
     ``groups`` (a source per image) make the calibration folds leave one source out; without them, 5 random
     folds by image. The out-of-fold scores fit the Platt scaling and choose the sort thresholds.
@@ -164,9 +159,11 @@ def fit_head(
     y = labels[train_idx]
     folds = [groups[i] for i in train_idx] if groups is not None else [str(k % FOLDS) for k in rng.permutation(len(y))]
 
+    k = len(RECIPE.test_views)
+
     def fit(idx: npt.NDArray[np.intp]):  # type: ignore[no-untyped-def]
         linear = RECIPE.fit([rows[i] for i in idx], y[idx], [folds[i] for i in idx])
-        return lambda out: np.array([float(linear(rows[i][:1])[0]) for i in out])
+        return lambda out: np.array([float(linear(rows[i][:k]).mean()) for i in out])
 
     oof = pooled_scores(folds, fit)
     a, c = RECIPE.calibrate(oof, y)
@@ -183,12 +180,11 @@ def fit_head(
         size,
         info,
         views=RECIPE.test_views,
-        texture=True,
         cartoon_above=high,
         photo_below=low,
     )
     held_idx = np.flatnonzero(held)
-    probs = np.array([head.probability(feats[i][:1])[0] for i in held_idx])  # the image itself, not its variants
+    probs = np.array([head.calibrated(head.raw(feats[i][:k]).mean()) for i in held_idx])  # not the augmentations
     truth = labels[held_idx]
     pred = (probs >= 0.5).astype(np.int8)
     recall = {

@@ -1,5 +1,5 @@
-"""The learned method: MobileNetV2 features (from the npm package nsfwjs, trained on millions of images) and
-texture statistics, into a small calibrated linear head trained on drawn art and photographs.
+"""The learned method: MobileNetV2 features (from the npm package nsfwjs, trained on millions of images) of the
+whole picture and of its middle, into a small calibrated linear head trained on drawn art and photographs.
 
 The backbone is an ONNX file run by onnxruntime on the CPU; the head is a few kilobytes of numpy arrays in an
 ``.npz`` file, which ``calamity images train`` writes for your own folders and ``--model FILE`` loads.
@@ -22,7 +22,6 @@ import numpy as np
 import numpy.typing as npt
 
 from codecalamity._errors import CalamityError
-from codecalamity.images import texture
 from codecalamity.images.methods import Method, register
 from codecalamity.images.types import BGRImage, Mask
 
@@ -31,7 +30,10 @@ HEAD = "head.npz"
 FEATURES = 1664
 # 1280 pooled MobileNetV2 features, 128 units of nsfwjs's head, mean and spread of two mid-level blocks
 HEAD_FORMAT = 2
-VIEWS = ("whole", "mirror")
+VIEWS = ("whole", "mirror", "center")
+CENTER_MARGIN = 0.2
+# The ``center`` view drops this share of the height and width on each side and sees the rest at the model's
+# size: the middle 60 % at more detail (brush strokes, sensor noise), from an image loaded at twice the size.
 
 
 class ModelError(CalamityError):
@@ -42,8 +44,8 @@ class ModelError(CalamityError):
 class Head:
     """Standardise the features, a linear layer, then Platt scaling: ``P(cartoon) = sigmoid(a * z + b)``.
 
-    The input is the backbone's :data:`FEATURES` numbers, then (``texture``) the texture statistics; ``views``
-    says which views of the picture are scored (their linear outputs are averaged).
+    The input is the backbone's :data:`FEATURES` numbers of one view; ``views`` says which views of the picture
+    are scored (their linear outputs are averaged).
     """
 
     mean: npt.NDArray[np.float32]
@@ -55,15 +57,9 @@ class Head:
     size: int
     info: str = ""
     views: tuple[str, ...] = ("whole",)
-    texture: bool = True
     cartoon_above: float = 0.98
     photo_below: float = 0.02
     """Default sort thresholds: chosen on out-of-source (or out-of-fold) scores for 99 % right moves."""
-
-    @property
-    def width(self) -> int:
-        """How many numbers one view's input has."""
-        return FEATURES + (texture.COUNT if self.texture else 0)
 
     def raw(self, features: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
         """The linear output of each row, before calibration."""
@@ -92,7 +88,6 @@ class Head:
                 size=np.array(self.size),
                 info=np.array(self.info),
                 views=np.array(",".join(self.views)),
-                texture=np.array(self.texture),
                 thresholds=np.array([self.cartoon_above, self.photo_below]),
             )
         os.replace(tmp, path)
@@ -114,7 +109,6 @@ class Head:
                     size=int(data["size"]),
                     info=str(data["info"]),
                     views=tuple(str(data["views"]).split(",")),
-                    texture=bool(data["texture"]),
                     cartoon_above=float(data["thresholds"][0]),
                     photo_below=float(data["thresholds"][1]),
                 )
@@ -123,8 +117,8 @@ class Head:
         except (OSError, KeyError, ValueError, IndexError, zipfile.BadZipFile, EOFError) as err:
             raise ModelError(f"{path} is not a calamity model file ({err})") from None
         for name in ("mean", "scale", "weights"):
-            if getattr(head, name).shape != (head.width,):
-                raise ModelError(f"{path}: {name} has shape {getattr(head, name).shape}, expected ({head.width},)")
+            if getattr(head, name).shape != (FEATURES,):
+                raise ModelError(f"{path}: {name} has shape {getattr(head, name).shape}, expected ({FEATURES},)")
         if not 0.0 <= head.photo_below <= head.cartoon_above <= 1.0:
             raise ModelError(f"{path}: thresholds {head.cartoon_above}, {head.photo_below} are out of order")
         if not head.views or not set(head.views) <= set(VIEWS):
@@ -164,21 +158,30 @@ def to_input(image: BGRImage, size: int) -> npt.NDArray[np.float32]:
     return np.ascontiguousarray(small[:, :, ::-1].transpose(2, 0, 1), dtype=np.float32) / np.float32(255.0)
 
 
+def center_input(image: BGRImage, size: int) -> npt.NDArray[np.float32]:
+    """The ``center`` view: the middle of the image, without :data:`CENTER_MARGIN` on each side."""
+    h, w = image.shape[:2]
+    dh, dw = round(h * CENTER_MARGIN), round(w * CENTER_MARGIN)
+    return to_input(np.ascontiguousarray(image[dh : h - dh, dw : w - dw]), size)
+
+
 def view_inputs(image: BGRImage, size: int, views: Sequence[str]) -> list[npt.NDArray[np.float32]]:
-    """The backbone inputs of the named views of one image (``mirror``: flipped left to right)."""
+    """The backbone inputs of the named views of one image (``mirror``: the whole image flipped left to right)."""
     base = to_input(image, size)
-    return [base if view == "whole" else np.ascontiguousarray(base[:, :, ::-1]) for view in views]
+    out = []
+    for view in views:
+        if view == "center":
+            out.append(center_input(image, size))
+        else:
+            out.append(base if view == "whole" else np.ascontiguousarray(base[:, :, ::-1]))
+    return out
 
 
 def head_inputs_raw(head: Head, images: Sequence[BGRImage]) -> npt.NDArray[np.float64]:
     """The head's linear output per image, averaged over its views."""
     k = len(head.views)
     batch = np.stack([x for img in images for x in view_inputs(img, head.size, head.views)])
-    feats = features(batch)
-    if head.texture:
-        stats = np.stack([texture.statistics(img) for img in images])
-        feats = np.hstack([feats, np.repeat(stats, k, axis=0)])
-    return head.raw(feats).reshape(len(images), k).mean(axis=1)
+    return head.raw(features(batch)).reshape(len(images), k).mean(axis=1)
 
 
 def _unused_measure(image: BGRImage, mask: Mask) -> float:
@@ -202,8 +205,8 @@ def make(head: Head, name: str = "model") -> ModelMethod:
     """A model method around ``head``."""
     return ModelMethod(
         name=name,
-        summary="MobileNetV2 features + texture statistics, a calibrated linear head",
-        size=head.size,
+        summary="MobileNetV2 features of the whole picture and its middle, a calibrated linear head",
+        size=2 * head.size if "center" in head.views else head.size,
         measure=_unused_measure,
         threshold=0.5,
         slope=1.0,

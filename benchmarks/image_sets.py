@@ -93,7 +93,7 @@ def read_set(root: Path) -> list[Item]:
                 Item(
                     path=path,
                     label=row["label"],
-                    group=source,
+                    group=source.rsplit("/", 1)[-1],  # "pypi/gradio" in one set is "gradio" in another
                     kind=f"{row['label']}:{kind}" if kind else row["label"],
                     sha256=row.get("sha256") or "",
                     set_name=root.name,
@@ -115,13 +115,20 @@ def read_sets(roots: Sequence[Path]) -> list[Item]:
 
 
 def _with_digests(items: list[Item]) -> list[Item]:
-    def fill(item: Item) -> Item:
-        if item.sha256:
-            return item
-        return dataclasses.replace(item, sha256=hashlib.sha256(item.path.read_bytes()).hexdigest())
+    """Items with their file's sha256; a file whose content no longer matches its manifest (a set being
+    rebuilt) or that vanished is left out, so that nothing wrong lands in the cache under its digest."""
+
+    def fill(item: Item) -> Item | None:
+        try:
+            digest = hashlib.sha256(item.path.read_bytes()).hexdigest()
+        except OSError:
+            return None
+        if item.sha256 and item.sha256 != digest:
+            return None
+        return dataclasses.replace(item, sha256=digest)
 
     with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-        return list(pool.map(fill, items))
+        return [item for item in pool.map(fill, items) if item is not None]
 
 
 Extractor = Callable[[Sequence[Path]], list[npt.NDArray[np.float32]]]
@@ -144,8 +151,10 @@ def cached(name: str, items: Sequence[Item], extract: Extractor, chunk: int = 64
     for start in range(0, len(missing), chunk):
         part = missing[start : start + chunk]
         for i, x in zip(part, extract([items[i].path for i in part]), strict=True):
+            out[i] = x
+            if not items[i].path.is_file():  # gone while we read it: the result means nothing, keep it out
+                continue
             tmp = folder / f"{items[i].sha256}.tmp.npz"
             np.savez(tmp, x=x)
             os.replace(tmp, folder / f"{items[i].sha256}.npz")
-            out[i] = x
     return [x for x in out if x is not None]

@@ -112,7 +112,6 @@ def model_report(items: list[Item]) -> None:
                 method.cartoon_above,
                 method.photo_below,
             ),
-            per_group=False,
         )
 
 

@@ -29,7 +29,7 @@ from codecalamity.images import ridge  # noqa: E402
 from codecalamity.images.loso import choose_thresholds, summarise  # noqa: E402
 from codecalamity.images.train import fit_platt  # noqa: E402
 
-L2 = (3.0, 10.0, 30.0, 100.0)
+L2 = (1.0, 3.0)
 
 
 def loso(
@@ -84,37 +84,40 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("sets", nargs="*", type=Path)
     parser.add_argument("--only", default="")
+    parser.add_argument("--views", default="whole,mirror,jpeg,center,style-whole,style-center")
     args = parser.parse_args()
     items = read_sets(args.sets or default_sets())
-    v = {name: view_matrix(items, name) for name in ("whole", "mirror", "jpeg", "center", "texture")}
-    good = np.isfinite(v["whole"]).all(axis=1) & np.isfinite(v["texture"]).all(axis=1)
+    names = args.views.split(",")
+    v = {name: view_matrix(items, name) for name in names}
+    good = np.all([np.isfinite(x).all(axis=1) for x in v.values()], axis=0)
     items = [it for it, g in zip(items, good, strict=True) if g]
     v = {k: x[good] for k, x in v.items()}
-    print(f"{len(items)} items, {len({it.group for it in items})} sources")
-    tex = {k: np.hstack([x, v["texture"]]) for k, x in v.items() if k != "texture"}
+    print(f"{len(items)} items, {len({it.group for it in items})} sources", flush=True)
     wmj = ["whole", "mirror", "jpeg"]
     wmjc = [*wmj, "center"]
 
-    def cfg(views: list[str], test: list[str], damping: float, with_texture: bool):  # type: ignore[no-untyped-def]
-        src = tex if with_texture else v
-        return ([src[k] for k in views], [src[k] for k in test], damping)
+    def cfg(train: list[str], test: list[str], damping: float):  # type: ignore[no-untyped-def]
+        return ([v[k] for k in train], [v[k] for k in test], damping)
 
     configs = {
-        "w+m+j+c / whole+center, damped 1": cfg(wmjc, ["whole", "center"], 1.0, False),
-        "w+m+c / whole+center, damped": cfg(["whole", "mirror", "center"], ["whole", "center"], 0.5, False),
-        "w+m+j+c / whole+center+mirror, damped": cfg(wmjc, ["whole", "center", "mirror"], 0.5, False),
-        "whole / whole": cfg(["whole"], ["whole"], 0.0, False),
-        "w+m+j / whole": cfg(wmj, ["whole"], 0.0, False),
-        "w+m+j / whole, damped": cfg(wmj, ["whole"], 0.5, False),
-        "w+m+j+c / whole+center": cfg(wmjc, ["whole", "center"], 0.0, False),
-        "w+m+j+c / whole+center, damped": cfg(wmjc, ["whole", "center"], 0.5, False),
-        "tex w+m+j / whole": cfg(wmj, ["whole"], 0.0, True),
-        "tex w+m+j / whole, damped": cfg(wmj, ["whole"], 0.5, True),
-        "tex w+m+j+c / whole+center, damped": cfg(wmjc, ["whole", "center"], 0.5, True),
-        "tex w+m+j / whole+mirror, damped": cfg(wmj, ["whole", "mirror"], 0.5, True),
+        "w+m+j / whole": lambda: cfg(wmj, ["whole"], 0.0),
+        "w+m+j / whole, damped": lambda: cfg(wmj, ["whole"], 0.5),
+        "w+m+j+c / whole+center": lambda: cfg(wmjc, ["whole", "center"], 0.0),
+        "w+m+j+c / whole+center, damped": lambda: cfg(wmjc, ["whole", "center"], 0.5),
+        "w+m+j+c / whole+center, damped 1": lambda: cfg(wmjc, ["whole", "center"], 1.0),
+        "w+c / whole+center, damped": lambda: cfg(["whole", "center"], ["whole", "center"], 0.5),
+        "style w+c / whole+center, damped": lambda: cfg(
+            ["style-whole", "style-center"], ["style-whole", "style-center"], 0.5
+        ),
+        "inception / whole, damped": lambda: cfg(["inception"], ["inception"], 0.5),
+        "mnv2 whole / whole, damped": lambda: cfg(["whole"], ["whole"], 0.5),
     }
-    for name, (train, test, damping) in configs.items():
+    for name, make in configs.items():
         if args.only and args.only not in name:
+            continue
+        try:
+            train, test, damping = make()
+        except KeyError:
             continue
         report(name, items, loso(items, train, test, damping), verbose=bool(args.only))
 

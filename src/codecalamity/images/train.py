@@ -60,12 +60,12 @@ def labeled(root: Path) -> tuple[list[Path], npt.NDArray[np.int8]]:
 
 
 def _variants(path: Path, size: int, jpeg: bool, rng: np.random.Generator) -> list[npt.NDArray[np.float32]]:
-    """Backbone inputs of one picture: its test views (the recipe's, in order), its mirror image, and (``jpeg``)
-    a JPEG copy, so that compression artefacts are no hint of the class."""
+    """Backbone inputs of one picture: the recipe's training views (its test views first), and (``jpeg``) a JPEG
+    copy, so that compression artefacts are no hint of the class."""
     from codecalamity.images.recipe import RECIPE
 
     image, _ = load_image(path, size=2 * size)
-    out = view_inputs(image, size, [*RECIPE.test_views, "mirror"])
+    out = view_inputs(image, size, RECIPE.train_views)
     if jpeg:
         rgb = (out[0].transpose(1, 2, 0) * 255).astype(np.uint8)
         buf = io.BytesIO()

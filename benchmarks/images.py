@@ -163,7 +163,7 @@ def measures_report(items: list[Item]) -> None:
     labels = np.array([it.y for it in items])
     groups = [it.group for it in items]
     print(f"== the three measures, leave-one-source-out cut beside the tutorial's function ({len(items)} images)")
-    for name in ("blur", "palette", "edges"):
+    for name in ("edges", "palette", "blur"):
         method = methods.get(name)
         raw = raw_measures(items, name)
         ok = np.isfinite(raw)
@@ -234,12 +234,14 @@ def main() -> None:
     parser.add_argument("sets", nargs="*", type=Path, help="labeled sets (folders with manifest.csv)")
     parser.add_argument("--no-speed", action="store_true", help="skip the speed runs")
     parser.add_argument("--no-measures", action="store_true", help="skip the three measures")
+    parser.add_argument("--no-model", action="store_true", help="skip the model")
     parser.add_argument("--sample", type=int, default=300, help="files in the speed runs")
     args = parser.parse_args()
     roots = args.sets or default_sets()
     items = read_sets(roots)
     print(f"{len(items)} images from {', '.join(str(r) for r in roots)}", flush=True)
-    model_report(items)
+    if not args.no_model:
+        model_report(items)
     if not args.no_measures:
         measures_report(items)
     if not args.no_speed:

@@ -9,9 +9,9 @@ its group: each fitted thing is fitted on every other source and scored on the o
 are pooled.
 
 - `model`: the shipped recipe (codecalamity.images.recipe: a balanced ridge head on the backbone's features of
-  each picture, its middle, its mirror image and a JPEG copy; scores of the whole and the middle averaged;
-  Platt-scaled) refitted per fold; accuracy, recall per class, accuracy per source and per kind, and the sort's precision (moved files in
-  the right folder) and coverage (share not unsure) at the shipped thresholds. The shipped head as it is
+  each picture and its middle, the two scores averaged; Platt-scaled) refitted per fold; accuracy, recall per
+  class, accuracy per source and per kind, and the sort's precision (moved files in the right folder) and
+  coverage (share not unsure) at the shipped thresholds. The shipped head as it is
   follows: on the sources it never saw (every set but the development set) that is a fair figure too.
 - `blur`, `palette`, `edges`: the threshold on each measure chosen on the other sources, beside the tutorial's
   own function with its own threshold, per source.

@@ -82,4 +82,4 @@ def fit(parts: dict[tuple[str, int], Cell], use: set[str], l2: Sequence[float], 
     cross = (sxt / sw - mean * st / sw) / scale
     bias = st / sw
     eye = np.eye(d)
-    return [Linear(mean, scale, np.linalg.solve(cov_s + lam * eye, cross), bias) for lam in l2]
+    return [Linear(mean, scale, np.asarray(np.linalg.solve(cov_s + lam * eye, cross), np.float64), bias) for lam in l2]

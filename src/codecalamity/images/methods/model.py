@@ -181,7 +181,7 @@ def head_inputs_raw(head: Head, images: Sequence[BGRImage]) -> npt.NDArray[np.fl
     """The head's linear output per image, averaged over its views."""
     k = len(head.views)
     batch = np.stack([x for img in images for x in view_inputs(img, head.size, head.views)])
-    return head.raw(features(batch)).reshape(len(images), k).mean(axis=1)
+    return np.asarray(head.raw(features(batch)).reshape(len(images), k).mean(axis=1), dtype=np.float64)
 
 
 def _unused_measure(image: BGRImage, mask: Mask) -> float:

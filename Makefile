@@ -7,10 +7,11 @@ STAMP  := $(VENV)/.installed
 ARGS   ?=
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup drop test lint typecheck pytest system-deps bench clean
+.PHONY: help setup drop cluster test lint typecheck pytest system-deps bench clean
 
 help:
 	@echo "make drop   start the drop box (ARGS='--allow-downloads ...')"
+	@echo "make cluster  SeaweedFS + PostgreSQL + 3 drop nodes behind haproxy (ARGS go to every node)"
 	@echo "make test   pre-commit checks on all files, then the whole test suite"
 	@echo "make bench  benchmarks (long)"
 
@@ -25,6 +26,9 @@ setup: $(STAMP)
 
 drop: $(STAMP)
 	$(BIN)/calamity drop $(ARGS)
+
+cluster: $(STAMP) system-deps
+	$(BIN)/calamity drop cluster $(ARGS)
 
 system-deps:
 	@bash scripts/system-deps.sh

@@ -1,7 +1,7 @@
 """Benchmark: uploads over loopback, our drop server through each protocol beside copyparty and pyfiledrop.
 
     python benchmarks/upload.py [--runs 3] [--big-mib 1024] [--small 200] [--tiny 2000] [--rss-gib 4]
-                                [--sets big,small,tiny] [--cases WORD,...]
+                                [--sets big,small,tiny] [--cases WORD,...] [--no-browser]
 
 Data: one big file (1 GiB), 200 files of 1 MiB and 2,000 files of 64 KiB, in a scratch folder on the same disk as
 the servers' storage (``--sets`` picks some of them, ``--cases`` some clients; copyparty + u2c always runs;
@@ -13,6 +13,9 @@ a second figure is timed inside the page, from choosing the files to the last on
 already open sees it. `send --streams 4` (the big file only) sends one file as four tus partial uploads at once,
 joined by the server (concatenation). `cp` of the same file on the same disk is the physical bound. Finally our
 server's peak RSS with a 4 GiB file, to show it stays flat.
+
+``cluster`` is ``calamity drop cluster``: three nodes on SeaweedFS + PostgreSQL behind haproxy, every part on
+this machine's two cores; its RSS column sums every part, and the largest single node's peak is printed apart.
 """
 
 from __future__ import annotations
@@ -54,14 +57,19 @@ class Running:
     proc: subprocess.Popen[bytes]
     url: str
     peak_rss: int = 0
+    node_rss: int = 0
+    """The cluster: the largest RSS any one drop node reached (the tree's sum includes SeaweedFS, PostgreSQL)."""
     _stop: bool = False
 
     def sample(self) -> None:
         ps = psutil.Process(self.proc.pid)
         while not self._stop:
             try:
-                rss = sum(p.memory_info().rss for p in [ps, *ps.children(recursive=True)])
-                self.peak_rss = max(self.peak_rss, rss)
+                tree = [ps, *ps.children(recursive=True)]
+                self.peak_rss = max(self.peak_rss, sum(p.memory_info().rss for p in tree))
+                for p in tree:
+                    if "serve" in p.cmdline():
+                        self.node_rss = max(self.node_rss, p.memory_info().rss)
             except psutil.Error:
                 pass
             time.sleep(0.01)
@@ -74,7 +82,7 @@ class Running:
         self._stop = True
         self.proc.terminate()
         try:
-            self.proc.wait(timeout=20)
+            self.proc.wait(timeout=90)  # the cluster's supervisor stops five kinds of processes first
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
@@ -105,6 +113,9 @@ def start(kind: str, root: Path, src: Path | None = None) -> Running:
             "--reserve",
             "0",
         ]
+    elif kind == "cluster":  # three nodes on SeaweedFS + PostgreSQL behind haproxy, all on this machine
+        cmd = [PY, "-m", "codecalamity", "drop", "cluster", "--data", str(root / "data"), "--lb-port", str(port)]
+        cmd += ["--reserve", "0"]
     elif kind == "copyparty":
         cmd = [PY, "-m", "copyparty", "-i", "127.0.0.1", "-p", str(port), "-v", f"{storage}::rw", "-q"]
     else:
@@ -112,13 +123,17 @@ def start(kind: str, root: Path, src: Path | None = None) -> Running:
     log = open(root / "server.log", "w")  # kept open for the server process
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=root, env=_env(src))
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + 180
+    while True:
         try:
-            httpx.get(url + ("favicon.ico" if kind == "calamity" else ""), timeout=1)
-            break
+            if httpx.get(url + ("favicon.ico" if kind != "copyparty" else ""), timeout=1).status_code < 500:
+                break
         except httpx.TransportError:
-            time.sleep(0.05)
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise RuntimeError(f"{kind} did not start: {(root / 'server.log').read_text()[-500:]}")
+        time.sleep(0.05)
     running = Running(proc, url)
     threading.Thread(target=running.sample, daemon=True).start()
     return running
@@ -277,6 +292,8 @@ def u2c(url: str, files: list[Path]) -> None:
     )
 
 
+NODE_RSS: list[int] = []  # each cluster run's largest node RSS, for the report
+
 # a client returns None, or the seconds its upload took once it was ready (the page: after the page loaded)
 Client = Callable[[str, list[Path]], float | None]
 CASES: list[tuple[str, str, Client]] = [
@@ -286,6 +303,9 @@ CASES: list[tuple[str, str, Client]] = [
     ("calamity", "tus (tuspy)", tus_tuspy),
     ("calamity", "calamity drop send", calamity_send),
     ("calamity", "send --streams 4 (big file)", calamity_send_streams),
+    ("cluster", "dropzone chunks (python)", dropzone_python),
+    ("cluster", "tus (tuspy)", tus_tuspy),
+    ("cluster", "calamity drop send", calamity_send),
     ("copyparty", "u2c", u2c),
     ("copyparty", "its page (chromium)", copyparty_page),
     ("pyfiledrop", "dropzone chunks (python)", dropzone_python),
@@ -305,9 +325,25 @@ def before_cases(src: Path) -> list[tuple[str, str, Client]]:
     ]
 
 
+def stored_bytes(kind: str, root: Path) -> int:
+    """Bytes of the finished files the server stored (the cluster: objects published in SeaweedFS)."""
+    if kind != "cluster":
+        return sum(
+            p.stat().st_size for p in (root / "storage").rglob("*") if p.is_file() and not p.name.startswith(".")
+        )
+    from codecalamity.drop import services
+
+    log = (root / "server.log").read_text()
+    endpoint = log.split("SeaweedFS S3:")[1].split()[0]
+    client: Any = services.s3_client(endpoint)
+    listed = client.list_objects_v2(Bucket=services.S3_BUCKET, Prefix="drop/").get("Contents", [])
+    return sum(int(o["Size"]) for o in listed if not str(o["Key"]).startswith("drop/."))
+
+
 def measure(kind: str, client: Client, files: list[Path], work: Path) -> tuple[float, float, int, float | None]:
     """MB/s of the whole client run, server CPU seconds, server peak RSS, and MB/s once the client was ready."""
     root = Path(tempfile.mkdtemp(dir=work))
+    root.chmod(0o755)  # the cluster's PostgreSQL runs as an unprivileged user, who must enter its folder
     src = Path(kind.partition(":")[2]) if kind.startswith("before:") else None
     server = start("calamity" if src else kind, root, src)
     try:
@@ -318,9 +354,9 @@ def measure(kind: str, client: Client, files: list[Path], work: Path) -> tuple[f
         elapsed = time.perf_counter() - t0
         time.sleep(0.05)
         cpu = server.cpu() - cpu0
-        stored = sum(
-            p.stat().st_size for p in (root / "storage").rglob("*") if p.is_file() and not p.name.startswith(".")
-        )
+        stored = stored_bytes(kind, root)
+        if kind == "cluster":
+            NODE_RSS.append(server.node_rss)
         if stored < total:
             raise RuntimeError(f"{kind}: stored {stored} of {total} bytes")
         return total / MB / elapsed, cpu, server.peak_rss, None if ready is None else total / MB / ready
@@ -369,9 +405,11 @@ def main() -> None:
     parser.add_argument("--rss-gib", type=int, default=4)
     parser.add_argument("--work", type=Path, default=HERE.parent / ".bench-work")
     parser.add_argument("--cases", default="", help="comma-separated words: run only the cases whose name has one")
+    parser.add_argument("--no-browser", action="store_true", help="skip the clients that run in Chromium")
     args = parser.parse_args()
     args.work.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=args.work))
+    work.chmod(0o755)
     try:
         wanted = [w for w in args.cases.split(",") if w]
         everything = CASES + (before_cases(args.before.resolve() / "src") if args.before else [])
@@ -394,6 +432,8 @@ def main() -> None:
             failures = {}
             for kind, client_name, client in cases:
                 if "(big file)" in client_name and not label.startswith("1 file"):  # plain send below 64 MiB
+                    continue
+                if args.no_browser and "chromium" in client_name:
                     continue
                 try:
                     runs = [measure(kind, client, files, work) for _ in range(args.runs)]
@@ -422,6 +462,9 @@ def main() -> None:
                     f"{kind:11} {client_name:27} {speed:8.1f} {speed / base[0]:11.2f} {cpu:12.2f} {rss / MB:11.1f}"
                     + tail
                 )
+            if NODE_RSS:
+                print(f"cluster: the largest drop node's peak RSS {max(NODE_RSS) / MB:.1f} MB (sum above: all parts)")
+                NODE_RSS.clear()
             for (kind, client_name), why in failures.items():
                 kind = kind.partition(":")[0]
                 print(f"{kind:11} {client_name:27} failed: {why}")
@@ -434,9 +477,15 @@ def main() -> None:
                     block = os.urandom(64 * 1024 * 1024)
                     for _ in range(gib * 16):
                         f.write(block)
-                for kind, client in (("calamity", calamity_send), ("copyparty", u2c)):
+                for kind, client in (("calamity", calamity_send), ("cluster", calamity_send), ("copyparty", u2c)):
+                    if args.cases and not any(word in kind for word in args.cases.split(",")) and kind != "copyparty":
+                        continue
                     speed, cpu, rss, _ = measure(kind, client, [path], work)
-                    print(f"{kind:11} {gib} GiB: {speed:7.1f} MB/s, server CPU {cpu:.2f} s, peak RSS {rss / MB:.1f} MB")
+                    node = f", largest node {NODE_RSS.pop() / MB:.1f} MB" if kind == "cluster" else ""
+                    print(
+                        f"{kind:11} {gib} GiB: {speed:7.1f} MB/s, server CPU {cpu:.2f} s, peak RSS {rss / MB:.1f} MB"
+                        + node
+                    )
                 path.unlink()
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages that the tests drive for real (chromium for the drop page, dbus for awake;
+# Installs the Debian packages that the tests drive for real (chromium for the drop page, dbus for awake,
+# postgresql and haproxy for the drop cluster;
 # with --bench also stress-ng for the paint benchmark),
 # when they are missing. As root it uses apt-get; otherwise it says which command to run.
 set -euo pipefail
@@ -7,6 +8,9 @@ need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v dbus-daemon >/dev/null 2>&1 || need+=(dbus-daemon)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)  # the drop TLS tests make a certificate
+# the drop cluster (make cluster and its tests): PostgreSQL for the ledger, haproxy in front of the nodes
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 if [ "${1:-}" = "--bench" ]; then  # the peers the benchmarks measure against
   command -v stress-ng >/dev/null 2>&1 || need+=(stress-ng)
 fi

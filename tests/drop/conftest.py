@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,6 +26,8 @@ class Server:
     chunks: Path
     proc: subprocess.Popen[str]
     log: Path
+    s3: S3Place | None = None
+    """Where the bytes are when the server stores them in S3 instead of the storage folder."""
 
     @property
     def origin(self) -> str:
@@ -42,7 +45,42 @@ class Server:
 
     def stored_files(self) -> dict[str, bytes]:
         """Every visible file in storage, by name (the ledger and hidden folders excluded)."""
+        if self.s3 is not None:
+            return self.s3.files()
         return {p.name: p.read_bytes() for p in self.storage.iterdir() if p.is_file() and not p.name.startswith(".")}
+
+    def remove_stored(self, name: str) -> None:
+        """Delete a stored file behind the server's back."""
+        if self.s3 is not None:
+            self.s3.client.delete_object(Bucket=self.s3.bucket, Key=f"{self.s3.prefix}/{name}")
+        else:
+            (self.storage / name).unlink()
+
+
+@dataclass
+class S3Place:
+    """A bucket and prefix in the test session's SeaweedFS."""
+
+    client: Any
+    bucket: str
+    prefix: str
+
+    def _keys(self) -> list[str]:
+        found = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self.prefix + "/").get("Contents", [])
+        return [str(item["Key"]) for item in found]
+
+    def files(self) -> dict[str, bytes]:
+        """Every published object (staging pieces excluded), by name."""
+        out = {}
+        for key in self._keys():
+            name = key[len(self.prefix) + 1 :]
+            if not name.startswith("."):
+                out[name] = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        return out
+
+    def pieces(self) -> list[str]:
+        """Staging objects still there."""
+        return [k for k in self._keys() if k[len(self.prefix) + 1 :].startswith(".incoming/")]
 
 
 def start_server(storage: Path, chunks: Path, *args: str, env: dict[str, str] | None = None) -> Server:
@@ -71,12 +109,43 @@ def start_server(storage: Path, chunks: Path, *args: str, env: dict[str, str] | 
 
 
 @pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[..., Server]]:
-    """Start servers on tmp_path storage; all are stopped at the end of the test."""
-    servers: list[Server] = []
+def backend() -> str:
+    """Where servers keep uploads: ``local`` (folder + SQLite); a module overrides this to add ``s3``."""
+    return "local"
 
-    def _start(*args: str, storage: Path | None = None, chunks: Path | None = None, **kw: object) -> Server:
-        server = start_server(storage or tmp_path / "storage", chunks or tmp_path / "chunks", *args, **kw)  # type: ignore[arg-type]
+
+@pytest.fixture
+def serve(tmp_path: Path, backend: str, request: pytest.FixtureRequest) -> Iterator[Callable[..., Server]]:
+    """Start servers on tmp_path storage (or S3 + PostgreSQL); all are stopped at the end of the test."""
+    servers: list[Server] = []
+    extra: list[str] = []
+    node_env: dict[str, str] = {}
+    place = None
+    if backend == "s3":
+        from codecalamity.drop.services import s3_client
+
+        s3_url, pg_url = request.getfixturevalue("s3_url"), request.getfixturevalue("pg_url")
+        node_env = request.getfixturevalue("s3_env")
+        extra = ["--storage", s3_url, "--ledger", pg_url]
+        bucket, _, prefix = s3_url.removeprefix("s3://").partition("/")
+        place = S3Place(s3_client(node_env["AWS_ENDPOINT_URL"]), bucket, prefix)
+
+    def _start(
+        *args: str,
+        storage: Path | None = None,
+        chunks: Path | None = None,
+        env: dict[str, str] | None = None,
+        **kw: object,
+    ) -> Server:
+        server = start_server(
+            storage or tmp_path / "storage",
+            chunks or tmp_path / "chunks",
+            *args,
+            *extra,
+            env={**node_env, **(env or {})},
+            **kw,  # type: ignore[arg-type]
+        )
+        server.s3 = place
         servers.append(server)
         return server
 
@@ -138,3 +207,6 @@ def upload_all(
         assert response.status_code == 200, response.text
     assert response is not None
     return response
+
+
+from .services import pg_url, postgres, s3_env, s3_url, seaweedfs, service_root  # noqa: E402, F401

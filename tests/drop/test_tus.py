@@ -14,6 +14,13 @@ from tusclient import client as tus_client
 
 from .conftest import Server
 
+
+@pytest.fixture(params=["local", "s3"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """The whole suite, hostile input included, on the embedded backends and on SeaweedFS + PostgreSQL."""
+    return str(request.param)
+
+
 TUS = {"Tus-Resumable": "1.0.0"}
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
+from importlib import resources
 from pathlib import Path
 
 import cv2
@@ -20,7 +23,9 @@ from .conftest import FIXTURES, synthetic_cartoon, synthetic_photo
 def test_model_is_the_default_method() -> None:
     assert classify(synthetic_photo(1)).method == "model"
     method = methods.get("model")
-    assert (method.cartoon_above, method.photo_below) == (0.98, 0.02)
+    head = shipped_head()
+    assert (method.cartoon_above, method.photo_below) == (head.cartoon_above, head.photo_below)
+    assert 0.5 < method.cartoon_above < 1.0 and 0.0 < method.photo_below < 0.5
 
 
 def test_backbone_shapes_and_dtypes() -> None:
@@ -34,6 +39,17 @@ def test_backbone_shapes_and_dtypes() -> None:
     assert (out[:, : 1280 + 128] >= 0).all()  # pooled ReLU6 activations and the ReLU units of nsfwjs's head
     single = features(batch[:1])
     assert np.allclose(single[0], out[0], atol=1e-4)  # batching does not change an image's features
+
+
+def test_shipped_model_matches_its_reference_outputs() -> None:
+    reference = json.loads((FIXTURES / "model_reference.json").read_text())
+    digest = hashlib.sha256()
+    for name in ("backbone.onnx", "head.npz"):
+        digest.update((resources.files("codecalamity.images.model") / name).read_bytes())
+    assert digest.hexdigest() == reference["model_sha256"], "model files changed: run tools/model/reference.py"
+    assert len(reference["scores"]) >= 10
+    for name, expected in reference["scores"].items():
+        assert abs(classify(FIXTURES / name).score - expected) < 0.01, name
 
 
 HARD = "cartoon-birds_gabbiano_architetto_fr.png"  # shaded, 3D-looking clip art: the hard case
@@ -61,7 +77,8 @@ def test_train_on_a_tiny_generated_folder_then_use_it(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "held-out accuracy" in result.stdout
     head = Head.load(out)
-    assert head.weights.shape == (FEATURES,)
+    assert head.weights.shape == (FEATURES,) and head.views == ("whole", "center")
+    assert 0.5 <= head.cartoon_above <= 1.0 and 0.0 <= head.photo_below <= 0.5
     probe = tmp_path / "probe.png"
     cv2.imwrite(str(probe), synthetic_cartoon(999, 96))
     result = CliRunner().invoke(cli, ["images", "classify", str(probe), "--json", "--model", str(out)])
@@ -98,6 +115,9 @@ def test_bad_model_files_are_a_clear_error(tmp_path: Path) -> None:
     head = shipped_head()
     Head(head.mean[:10], head.scale[:10], head.weights[:10], 0.0, 1.0, 0.0, 224).save(wrong)
     with pytest.raises(ModelError, match=f"expected \\({FEATURES},\\)"):
+        Head.load(wrong)
+    dataclasses.replace(head, cartoon_above=0.1, photo_below=0.9).save(wrong)
+    with pytest.raises(ModelError, match="out of order"):
         Head.load(wrong)
     image = tmp_path / "x.png"
     cv2.imwrite(str(image), synthetic_photo(1))

@@ -28,17 +28,23 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = ROOT / "src" / "codecalamity" / "images" / "model" / "backbone.onnx"
 UNPACK = """
 const fs = require("fs");
-const m = require(process.argv[1] + "/model.min.js");
-const s = require(process.argv[1] + "/group1-shard1of1.min.js");
+const dir = process.argv[1];
+const m = require(dir + "/model.min.js");
 fs.writeFileSync(process.argv[2] + "/model.json", JSON.stringify(m));
-fs.writeFileSync(process.argv[2] + "/weights.bin", typeof s === "string" ? Buffer.from(s, "base64") : Buffer.from(s));
+const shards = fs.readdirSync(dir).filter((f) => f.startsWith("group1-shard")).sort();
+const bufs = shards.map((f) => {
+  const s = require(dir + "/" + f);
+  return typeof s === "string" ? Buffer.from(s, "base64") : Buffer.from(s);
+});
+fs.writeFileSync(process.argv[2] + "/weights.bin", Buffer.concat(bufs));
 """
+SIZES = {"mobilenet_v2": 224, "inception_v3": 299}
 
 
-def fetch(version: str, work: Path) -> tuple[dict[str, Any], bytes]:
+def fetch(version: str, work: Path, which: str = "mobilenet_v2") -> tuple[dict[str, Any], bytes]:
     subprocess.run(["npm", "pack", f"nsfwjs@{version}", "--silent"], cwd=work, check=True, capture_output=True)
     subprocess.run(["tar", "xzf", f"nsfwjs-{version}.tgz"], cwd=work, check=True)
-    models = work / "package" / "dist" / "models" / "mobilenet_v2"
+    models = work / "package" / "dist" / "models" / which
     subprocess.run(["node", "-e", UNPACK, str(models), str(work)], check=True)
     return json.loads((work / "model.json").read_text()), (work / "weights.bin").read_bytes()
 
@@ -92,6 +98,8 @@ class Graph:
 
 MID_BLOCKS = ("block_5_add", "block_12_add")
 FEATURES = 1280 + 128 + 2 * (32 + 96)
+STYLE_BLOCKS = ("block_2_add", "block_5_add", "block_9_add", "block_12_add", "block_15_add")
+STYLE_FEATURES = 1280 + 128 + 2 * (24 + 32 + 64 + 96 + 160) + 1280
 
 
 def _stats(g: Graph, tensor: str) -> list[str]:
@@ -111,7 +119,7 @@ def _stats(g: Graph, tensor: str) -> list[str]:
     return [base + "_mean", base + "_sd"]
 
 
-def convert(model: dict[str, Any], blob: bytes) -> onnx.ModelProto:
+def convert(model: dict[str, Any], blob: bytes, which: str = "mobilenet_v2", style: bool = False) -> onnx.ModelProto:
     layers = model["modelTopology"]["model_config"]["config"]["layers"]
     g = Graph(model["weightsManifest"][0]["weights"], blob)
     out: dict[str, str] = {}
@@ -148,6 +156,9 @@ def convert(model: dict[str, Any], blob: bytes) -> onnx.ModelProto:
                 )
             )
         elif kind == "BatchNormalization":
+            if f"{name}/gamma" not in g.raw:  # scale=False (InceptionV3): gamma is one
+                count = g.raw[f"{name}/beta"][0].shape
+                g.raw[f"{name}/gamma"] = (np.ones(count, np.float32), None)
             names = [g.weight(f"{name}/{p}") for p in ("gamma", "beta", "moving_mean", "moving_variance")]
             g.nodes.append(
                 helper.make_node("BatchNormalization", [inputs[0], *names], [result], epsilon=cfg["epsilon"])
@@ -159,9 +170,31 @@ def convert(model: dict[str, Any], blob: bytes) -> onnx.ModelProto:
                 numpy_helper.from_array(np.array(cfg.get("max_value") or 3.4e38, np.float32), top + "_hi"),
             ]
             g.nodes.append(helper.make_node("Clip", [inputs[0], top + "_lo", top + "_hi"], [result]))
+        elif kind == "Activation" and cfg["activation"] == "relu":
+            g.nodes.append(helper.make_node("Relu", inputs, [result]))
         elif kind == "Add":
             g.nodes.append(helper.make_node("Add", inputs, [result]))
-        elif kind == "AveragePooling2D":
+        elif kind == "Concatenate":
+            g.nodes.append(helper.make_node("Concat", inputs, [result], axis=1))
+        elif kind == "MaxPooling2D":
+            assert cfg["padding"] == "valid", cfg
+            g.nodes.append(
+                helper.make_node("MaxPool", inputs, [result], kernel_shape=cfg["pool_size"], strides=cfg["strides"])
+            )
+        elif kind == "AveragePooling2D" and cfg["padding"] == "same":  # Keras averages over the real pixels
+            kh, kw = cfg["pool_size"]
+            g.nodes.append(
+                helper.make_node(
+                    "AveragePool",
+                    inputs,
+                    [result],
+                    kernel_shape=[kh, kw],
+                    strides=cfg["strides"],
+                    pads=[kh // 2, kw // 2, kh // 2, kw // 2],
+                    count_include_pad=0,
+                )
+            )
+        elif kind == "AveragePooling2D":  # the last one covers the whole feature map
             g.nodes.append(helper.make_node("GlobalAveragePool", inputs, [result]))
         elif kind == "Flatten":
             g.nodes.append(helper.make_node("Flatten", inputs, ["pooled"]))
@@ -185,16 +218,28 @@ def convert(model: dict[str, Any], blob: bytes) -> onnx.ModelProto:
         out[name] = result
     # Our features: the 1280 pooled ones, the package head's own 128-unit layer (it learned drawings), and the
     # mean and spread of two mid-level blocks (texture: strokes and flat fills against photographic detail).
-    parts = ["pooled", out["dense_2"]]
-    for block in MID_BLOCKS:
-        parts += _stats(g, out[block])
+    if which == "mobilenet_v2" and style:  # more blocks' mean and spread, and the spread of the last features
+        parts = ["pooled", out["dense_2"]]
+        for block in STYLE_BLOCKS:
+            parts += _stats(g, out[block])
+        parts.append(_stats(g, out["out_relu"])[1])
+        count = STYLE_FEATURES
+    elif which == "mobilenet_v2":
+        parts = ["pooled", out["dense_2"]]
+        for block in MID_BLOCKS:
+            parts += _stats(g, out[block])
+        count = FEATURES
+    else:  # InceptionV3: the 2048 pooled features and the package head's 256 and 128 units
+        parts = ["pooled", out["dense_1"], out["dense_2"]]
+        count = 2048 + 256 + 128
+    size = SIZES[which]
     g.nodes.append(helper.make_node("Concat", parts, ["features"], axis=1))
     graph = helper.make_graph(
         g.nodes,
-        "mobilenet_v2_nsfwjs",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, 224, 224])],
+        f"{which}_nsfwjs",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, size, size])],
         [
-            helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", FEATURES]),
+            helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", count]),
             helper.make_tensor_value_info("nsfw", TensorProto.FLOAT, ["batch", 5]),
         ],
         g.inits,
@@ -209,10 +254,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--version", default="4.3.0")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--which", choices=sorted(SIZES), default="mobilenet_v2")
+    parser.add_argument("--style", action="store_true", help="mean and spread of five blocks and the last layer")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        model, blob = fetch(args.version, Path(tmp))
-    proto = convert(model, blob)
+        model, blob = fetch(args.version, Path(tmp), args.which)
+    proto = convert(model, blob, args.which, args.style)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(proto, args.out)
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB) from nsfwjs {args.version}")

@@ -18,18 +18,22 @@ from starlette.staticfiles import StaticFiles
 
 from codecalamity.drop.auth import PasswordGate
 from codecalamity.drop.config import DropConfig
+from codecalamity.drop.downloads import ranged_stream
 from codecalamity.drop.dropzone import Dropzone
 from codecalamity.drop.errors import DropError
 from codecalamity.drop.inbox import Inbox
-from codecalamity.drop.ledger.sqlite import SqliteLedger
+from codecalamity.drop.ledger import open_ledger
 from codecalamity.drop.page import render_page
 from codecalamity.drop.plumbing import error_response
-from codecalamity.drop.storage.local import LocalStorage
+from codecalamity.drop.storage import Storage
+from codecalamity.drop.storage.local import LEDGER_NAME, LocalStorage
 from codecalamity.drop.tus import Tus
 
 logger = logging.getLogger(__name__)
 
 ActivityHook = Callable[[int], None]
+# Seconds an upload may be finishing before a sweeper assumes its finisher died (and it is unclaimed).
+RECOVER_GRACE = 60.0
 
 
 class DropApp:
@@ -75,12 +79,15 @@ class DropApp:
             upload, key = self.inbox.download(request.path_params["token"])
         except DropError as err:
             return error_response(err)
-        return FileResponse(
-            self.inbox.storage.path(key),
-            filename=upload.name,
-            media_type="application/octet-stream",
-            headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"},
-        )
+        headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"}
+        if isinstance(self.inbox.storage, LocalStorage):
+            return FileResponse(
+                self.inbox.storage.path(key),
+                filename=upload.name,
+                media_type="application/octet-stream",
+                headers=headers,
+            )
+        return ranged_stream(request, self.inbox.storage, key, upload.size, upload.name, headers)
 
 
 def create_app(config: DropConfig, *, on_activity: ActivityHook | None = None) -> Starlette:
@@ -94,8 +101,16 @@ def create_app(config: DropConfig, *, on_activity: ActivityHook | None = None) -
         Called with the number of uploads in progress whenever it changes (for keep-awake).
     """
     config.validate()
-    storage = LocalStorage(config.storage, config.chunks)
-    ledger = SqliteLedger(storage.ledger_path)
+    storage: Storage
+    if config.object_store is None:
+        storage = local = LocalStorage(config.storage, config.chunks)
+        ledger = open_ledger(config.ledger, local.ledger_path)
+    else:
+        from codecalamity.drop.storage.s3 import S3Storage
+
+        config.chunks.mkdir(parents=True, exist_ok=True)
+        ledger = open_ledger(config.ledger, config.chunks / LEDGER_NAME)
+        storage = S3Storage(config.object_store, ledger, config.s3_endpoint)
     inbox = Inbox(config, storage, ledger, on_activity)
     handlers = DropApp(config, inbox)
     tus = Tus(inbox, handlers.gate)
@@ -109,6 +124,7 @@ def create_app(config: DropConfig, *, on_activity: ActivityHook | None = None) -
             tasks.start_soon(_sweep, inbox, config.sweep_every)
             yield {}
             tasks.cancel_scope.cancel()
+        storage.close()
         ledger.close()
 
     app = Starlette(
@@ -130,4 +146,5 @@ def create_app(config: DropConfig, *, on_activity: ActivityHook | None = None) -
 async def _sweep(inbox: Inbox, interval: float) -> None:
     while True:
         await anyio.sleep(interval)
+        await anyio.to_thread.run_sync(inbox.recover, RECOVER_GRACE)
         await anyio.to_thread.run_sync(inbox.expire)

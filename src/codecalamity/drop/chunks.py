@@ -14,7 +14,7 @@ from codecalamity.drop.config import MAX_CHUNK_BYTES
 from codecalamity.drop.errors import BadRequest, Conflict, DropError, NoSpace, TooLarge
 
 if TYPE_CHECKING:
-    from codecalamity.drop.storage import ChunkWriter
+    from codecalamity.drop.storage import ChunkWriter, Piece
 
 _INT = re.compile(r"\d{1,19}")
 # A whole upload up to HELD_EACH bytes is held in memory until its request ends (no file work on the event
@@ -153,6 +153,14 @@ class ChunkSink:
         self.sha.update(data)
         self.written += len(data)
 
+    async def drain(self) -> None:
+        """Wait while the storage is behind (an object store uploads in the background)."""
+        await self._writer.drain()
+
+    async def flush(self) -> list[Piece]:
+        """Store what was written; the pieces an object store made of it (see :class:`ChunkWriter`)."""
+        return await self._writer.flush()
+
     def complete(self) -> str:
         """Check the chunk is whole; return its sha256. Releases the chunk either way."""
         try:
@@ -185,6 +193,9 @@ class CompareSink:
             raise TooLarge(f"chunk {self.info.index} is larger than the {self.info.expected} bytes announced")
         self.sha.update(data)
         self.written += len(data)
+
+    async def drain(self) -> None:
+        """Nothing is stored, so nothing to wait for."""
 
     def complete(self) -> None:
         """Raise unless the bytes match the chunk received before."""
@@ -296,6 +307,24 @@ class WholeSink:
             writer.write_at(offset, piece)
             offset += len(piece)
         writer.close()
+
+    async def drain(self) -> None:
+        """Wait while the storage is behind (only once the bytes go to storage as they come)."""
+        if self._writer is not None:
+            await self._writer.drain()
+
+    async def flush_pieces(self) -> list[Piece]:
+        """Put every byte in storage through the writer; the pieces an object store made of it."""
+        writer = self._disk()
+        offset = 0
+        for piece in self.pieces or []:
+            writer.write_at(offset, piece)
+            offset += len(piece)
+        if self.pieces:
+            if self._held is not None:
+                self._held.give(offset)
+            self.pieces = []
+        return await writer.flush()
 
     def abort(self) -> None:
         """Release the memory and the file handle (the caller removes the partial file)."""

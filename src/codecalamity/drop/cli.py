@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -52,11 +53,11 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option(
     "-s",
     "--storage",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("storage"),
+    default="storage",
     show_default=True,
-    help="Folder for finished files and the ledger.",
+    help="Folder for finished files and the ledger, or s3://BUCKET/PREFIX for object storage.",
 )
+@click.option("--s3-endpoint", default=None, help="The S3 endpoint URL (default: AWS_ENDPOINT_URL, or AWS itself).")
 @click.option(
     "-c",
     "--chunks",
@@ -102,12 +103,18 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     show_default=True,
     help="How the page sends files by default: tus (one resumable stream) or Dropzone chunks.",
 )
+@click.option(
+    "--ledger",
+    default=None,
+    help="The ledger: a postgresql://user@host:port/db URL that every node of a cluster shares, or a SQLite file.",
+)
 @click.option("--keep-awake", is_flag=True, help="Keep the computer awake while uploads are in progress.")
 @click.option("--keep-awake-grace", type=float, default=30.0, hidden=True, help="Seconds awake after the last upload.")
 def serve(
     port: int,
     host: str,
-    storage: Path,
+    storage: str,
+    s3_endpoint: str | None,
     chunks: Path,
     max_size: int,
     timeout: int,
@@ -124,13 +131,16 @@ def serve(
     tls_cert: Path | None,
     tls_key: Path | None,
     page_mode: str,
+    ledger: str | None,
     keep_awake: bool,
     keep_awake_grace: float,
 ) -> None:
     """Start the drop box server and print the URL to open."""
     _check_tls(tls_cert, tls_key)
     config = DropConfig(
-        storage=storage,
+        storage=Path("storage") if storage.startswith("s3://") else Path(storage),
+        object_store=storage if storage.startswith("s3://") else None,
+        s3_endpoint=s3_endpoint,
         chunks=chunks,
         host=host,
         port=port,
@@ -147,6 +157,7 @@ def serve(
         reserve_mb=reserve,
         password=password if password is not None else os.environ.get(PASSWORD_ENV) or None,
         page_mode=page_mode,
+        ledger=ledger,
     ).validate()
 
     import uvicorn
@@ -186,6 +197,39 @@ def serve(
             awake.close()
 
 
+@drop.command(
+    "cluster", context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": ["-h"]}
+)
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("drop-data"),
+    show_default=True,
+    help="Folder for everything: PostgreSQL, SeaweedFS, the nodes' logs.",
+)
+@click.option("--lb-port", type=click.IntRange(0, 65535), default=16273, show_default=True, help="Load balancer port.")
+@click.option("--nodes", type=click.IntRange(1, 16), default=3, show_default=True, help="How many drop nodes.")
+@click.argument("node_args", nargs=-1, type=click.UNPROCESSED)
+def cluster(data: Path, lb_port: int, nodes: int, node_args: tuple[str, ...]) -> None:
+    """Run a local cluster: SeaweedFS, PostgreSQL, NODES drop servers and haproxy in front (Ctrl+C stops all).
+
+    Any other options (NODE_ARGS, e.g. --allow-downloads) are passed to every node.
+    """
+    from codecalamity.drop.cluster import Cluster, run
+
+    def announce(parts: Cluster) -> None:
+        click.echo(f"PostgreSQL:      {parts.postgres.url}")
+        click.echo(f"SeaweedFS S3:    {parts.seaweedfs.url}")
+        for node in parts.nodes:
+            click.echo(f"{node.name + ':':17}{node.url}")
+        click.echo(f"Data:            {data.resolve()}")
+        click.echo("")
+        click.echo(f"Open {parts.url}")
+        click.echo("Press Ctrl+C to stop.")
+
+    run(data, lb_port or None, nodes, node_args, announce)
+
+
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -198,6 +242,11 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+def _redacted(url: str) -> str:
+    """A database URL without its password."""
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
 
 
 def _check_tls(cert: Path | None, key: Path | None) -> None:
@@ -243,7 +292,7 @@ def _banner(config: DropConfig, port: int, keep_awake: bool, *, tls: bool = Fals
         ("Force Chunking", str(config.force_chunking).lower()),
         ("Parallel Chunks", str(config.parallel_chunks).lower()),
         ("Downloads", "on" if config.allow_downloads else "off"),
-        ("Storage Path", str(config.storage.resolve())),
+        ("Storage Path", config.object_store or str(config.storage.resolve())),
         ("Chunk Path", str(config.chunks.resolve())),
         ("Partial TTL", format_duration(config.partial_ttl)),
         ("Keep", format_duration(config.keep) if config.keep else "forever"),
@@ -253,6 +302,7 @@ def _banner(config: DropConfig, port: int, keep_awake: bool, *, tls: bool = Fals
         ("Keep Awake", "while uploading" if keep_awake else "off"),
         ("Dropzone", f"{config.dropzone_base}/{config.dropzone_version}"),
         ("Page Mode", config.page_mode),
+        ("Ledger", _redacted(config.ledger) if config.ledger else "SQLite in the storage folder"),
     ]
     for key, value in rows:
         click.echo(f"{key + ':':17}{value}")

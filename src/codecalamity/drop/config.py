@@ -41,6 +41,12 @@ class DropConfig:
     password: str | None = None
     sweep_interval: float = 60.0
     page_mode: str = "tus"
+    object_store: str | None = None
+    """``--storage s3://BUCKET/PREFIX``: keep the bytes in S3-compatible object storage instead of a folder."""
+    s3_endpoint: str | None = None
+    ledger: str | None = None
+    """``--ledger``: a ``postgresql://`` URL shared by the nodes of a cluster, or a SQLite file (default:
+    ``.calamity-drop.sqlite3`` in the storage folder)."""
 
     @property
     def sweep_every(self) -> float:
@@ -97,6 +103,10 @@ class DropConfig:
             raise UsageError(f"--dz-cdn must be an http(s) URL or an absolute path, got {self.dz_cdn!r}")
         if self.dz_version is not None and not re.fullmatch(r"[0-9A-Za-z.\-]{1,32}", self.dz_version):
             raise UsageError(f"--dz-version is not a version: {self.dz_version!r}")
+        if self.object_store is not None and not re.fullmatch(
+            r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9](/.*)?", self.object_store
+        ):
+            raise UsageError(f"--storage s3://BUCKET/PREFIX needs a valid bucket name, got {self.object_store!r}")
         if self.page_mode not in ("tus", "dropzone"):
             raise UsageError(f"--page-mode must be tus or dropzone, got {self.page_mode!r}")
         if self.dz_cdn is None and self.dropzone_version != VENDORED_DROPZONE:

@@ -56,6 +56,7 @@ class Dropzone:
                     if isinstance(event, FileData):
                         assert sink is not None
                         sink.write(event.data)
+                        await sink.drain()
                     elif isinstance(event, Field):
                         if event.name in fields and event.name.startswith("dz"):
                             raise BadRequest(f"field {event.name} is given more than once")

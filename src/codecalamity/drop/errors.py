@@ -39,3 +39,13 @@ class NoSpace(DropError):
 
     def __init__(self, message: str) -> None:
         super().__init__(507, message)
+
+
+class Unavailable(DropError):
+    """503: a shared service (the ledger database, the object store) cannot be reached; retry later."""
+
+    retry_after = 5
+    """Seconds the client is asked to wait (``Retry-After``): long enough for a restart, short for a user."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(503, message)

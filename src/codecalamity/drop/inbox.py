@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import re
@@ -25,9 +26,9 @@ from codecalamity.drop.chunks import (
     parse_chunk,
 )
 from codecalamity.drop.config import DropConfig
-from codecalamity.drop.errors import BadRequest, Conflict, DropError, NoSpace
+from codecalamity.drop.errors import BadRequest, Conflict, DropError, NoSpace, Unavailable
 from codecalamity.drop.ledger import Upload
-from codecalamity.drop.ledger.sqlite import SqliteLedger
+from codecalamity.drop.ledger.sql import SqlLedger
 from codecalamity.drop.names import display_name
 from codecalamity.drop.plumbing import ledger_error
 from codecalamity.drop.storage import ChunkWriter, Storage
@@ -35,6 +36,7 @@ from codecalamity.drop.storage import ChunkWriter, Storage
 logger = logging.getLogger(__name__)
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
 HELD_BLOCK = 1024 * 1024
+UNAVAILABLE = "a shared service is unavailable"
 
 
 class Inbox:
@@ -54,7 +56,7 @@ class Inbox:
         self,
         config: DropConfig,
         storage: Storage,
-        ledger: SqliteLedger,
+        ledger: SqlLedger,
         on_activity: Callable[[int], None] | None = None,
     ) -> None:
         self.config = config
@@ -77,7 +79,7 @@ class Inbox:
     def begin_chunk(self, fields: Mapping[str, str], filename: str) -> ChunkSink | CompareSink | WholeSink:
         """Check a chunk's fields and return the sink its bytes go to."""
         info = parse_chunk(fields, self.config.max_size)
-        if info.count == 1 and self.ledger.get(info.upload_id) is None:
+        if info.count == 1 and self.storage.writes_in_place and self.ledger.get(info.upload_id) is None:
             # the whole file in one chunk (every small file Dropzone sends): stored as it ends, one ledger write
             return self.begin_whole(filename, info.total, upload_id=info.upload_id, chunk=info)
         upload = self._upload_for(info, display_name(filename))
@@ -146,6 +148,8 @@ class Inbox:
         try:
             sink = self.begin_chunk(fields, filename)
             try:
+                if held.on_disk:  # an object store ships pieces in the background: all of them there first
+                    await held.flush_pieces()
                 for piece in held.pieces or []:
                     sink.write(piece)
                 offset = 0 if held.pieces is None else held.written
@@ -172,15 +176,32 @@ class Inbox:
     async def complete(self, sink: ChunkSink | CompareSink | WholeSink) -> dict[str, Any]:
         """The request's file part ended: record it, finish the upload when it is whole, say where it stands."""
         if isinstance(sink, WholeSink):
-            return await self.finish_whole(sink)
+            if self.storage.writes_in_place:
+                return await self.finish_whole(sink)
+            # an object store: the pieces are recorded with the upload's one chunk, then finished as any upload
+            sha = sink.sha.hexdigest()
+            try:
+                pieces = await sink.flush_pieces()
+            finally:
+                sink.abort()
+            self.ledger.create(sink.upload_id, sink.name, sink.written, max(sink.written, 1), 1)
+            self.ledger.record_chunk(sink.upload_id, 0, sink.written, sha, pieces)
+            return await self.finish(sink.upload_id)
         if isinstance(sink, CompareSink):
             sink.complete()
             # a retry after a finish that failed (disk full) starts the finish again
             if len(self.ledger.received(sink.info.upload_id)) == sink.info.count:
                 return await self.finish(sink.info.upload_id)
             return self.status(sink.info.upload_id)
-        sha = sink.complete()
-        count = self.ledger.add_chunk(sink.info.upload_id, sink.info.index, sink.written, sha)
+        pieces = await sink.flush()
+        try:
+            sha = sink.complete()
+            count, added = self.ledger.record_chunk(sink.info.upload_id, sink.info.index, sink.written, sha, pieces)
+        except BaseException:
+            self.storage.discard_pieces(pieces)
+            raise
+        if not added:  # the same chunk, sent to two nodes at once, was recorded by the other one
+            self.storage.discard_pieces(pieces)
         if count == sink.info.count:
             return await self.finish(sink.info.upload_id)
         return self.status(sink.info.upload_id)
@@ -194,24 +215,32 @@ class Inbox:
         if upload is None:
             raise DropError(404, "no such upload")
         if upload.state == "partial":
+            if upload.error and upload.error.startswith(UNAVAILABLE):
+                raise Unavailable(f"{upload.error}; send the last chunk again later")
             raise NoSpace("the server's disk is full; send the last chunk again later")
         if upload.state == "failed":
             raise DropError(500, f"upload failed: {upload.error}")
         return self._status(upload)
 
     def _finish_sync(self, upload_id: str, known_sha: str | None = None) -> None:
+        # one finisher per upload across every process sharing the ledger; the claim dies with its holder
+        with self.ledger.claim(f"finish:{upload_id}") as mine:
+            if mine:
+                self._finish_claimed(upload_id, known_sha)
+
+    def _finish_claimed(self, upload_id: str, known_sha: str | None = None) -> None:
         upload = self.ledger.get(upload_id)
-        if upload is None:
+        if upload is None or upload.state != "finishing":
             return
         try:
             sha = self.storage.digest(upload_id, upload.size, known_sha)
-            key = self._store(upload, sha)
-            self.ledger.finish(upload_id, sha, secrets.token_urlsafe(24), key)
+            self._store(upload, sha)
             self.storage.discard_partial(upload_id)
             logger.info("received %s (%d bytes, sha256 %s)", upload.name, upload.size, sha)
-        except sqlite3.OperationalError as err:
+        except (sqlite3.OperationalError, Unavailable) as err:
             logger.error("finishing upload %s failed: %s", upload_id, err)
-            self.ledger.set_state(upload_id, "partial")
+            with contextlib.suppress(sqlite3.OperationalError, Unavailable):
+                self.ledger.set_state(upload_id, "partial", error=f"{UNAVAILABLE}: {err}")
         except OSError as err:
             if err.errno in (errno.ENOSPC, errno.EDQUOT):
                 self.ledger.set_state(upload_id, "partial")
@@ -219,12 +248,21 @@ class Inbox:
             logger.error("finishing upload %s failed: %s", upload_id, err)
             self.ledger.set_state(upload_id, "failed", error=str(err.strerror or err))
 
-    def _store(self, upload: Upload, sha: str) -> str:
-        """Make the content visible under the upload's own name; return that key."""
-        key, how = self._publish(upload.id, upload.name, upload.size, sha)
-        if how == "placed":
-            self.ledger.add_blob(sha, key, upload.size)
-        return key
+    def _store(self, upload: Upload, sha: str) -> None:
+        """Make the content visible under the upload's own name (sharing a copy stored already, by any node),
+        then mark the upload done."""
+        for _ in range(3):
+            key, how = self._publish(upload.id, upload.name, upload.size, sha)
+            if how != "linked":  # new content, or the same file again whose record went meanwhile
+                blob = self.ledger.blob(sha)
+                # a recorded copy known to be gone is replaced; when another process stored the same content
+                # first, its record stays and this copy is still the upload's own name
+                self.ledger.add_blob(sha, key, upload.size, replace=blob[0] if blob and blob[0] != key else None)
+            if self.ledger.finish(upload.id, sha, secrets.token_urlsafe(24), key):
+                return
+            if how != "same":  # the stored content was dropped meanwhile: store it again
+                self.storage.remove(key)
+        raise OSError(errno.EAGAIN, "the stored file kept disappearing")
 
     def _publish(self, partial_id: str, name: str, size: int, sha: str) -> tuple[str, str]:
         """Show the content under ``name``: the key, and how (``same``, ``linked`` or ``placed``).
@@ -337,21 +375,33 @@ class Inbox:
 
     # housekeeping ----------------------------------------------------------------------------------------
 
-    def recover(self) -> None:
-        """After a crash or restart: uploads caught while finishing are finished again or marked failed."""
-        for upload in self.ledger.in_state("finishing"):
-            if self.storage.has_partial(upload.id):
-                self.ledger.set_state(upload.id, "partial")
-                if len(self.ledger.received(upload.id)) == upload.chunk_count:
-                    self.ledger.set_state(upload.id, "finishing")
-                    self._finish_sync(upload.id)
-            else:
-                self.ledger.set_state(upload.id, "failed", error="interrupted while finishing")
+    def recover(self, grace: float = 0.0) -> None:
+        """After a crash or restart: uploads caught while finishing are finished again or marked failed.
+
+        Only uploads that no live process is finishing (their claim is free) and that went into finishing
+        more than ``grace`` seconds ago are touched, so every node of a cluster may run this at any time
+        (the sweeper does, and so finishes what a dead node left half-done).
+        """
+        for upload in self.ledger.stale("finishing", time.time() - grace):
+            with self.ledger.claim(f"finish:{upload.id}") as mine:
+                if not mine:
+                    continue
+                if not self.storage.has_partial(upload.id):
+                    self.ledger.set_state(upload.id, "failed", error="interrupted while finishing", expect="finishing")
+                    continue
+                self.ledger.set_state(upload.id, "partial", expect="finishing")
+                if len(self.ledger.received(upload.id)) == upload.chunk_count and self.ledger.set_state(
+                    upload.id, "finishing", expect="partial"
+                ):
+                    self._finish_claimed(upload.id)
 
     def forget(self, upload: Upload) -> None:
         """Remove an upload: its partial bytes, its ledger rows, and its stored file when nobody else shares it."""
-        self.storage.discard_partial(upload.id)
         self.ledger.delete(upload.id)
+        self._remove_bytes(upload)
+
+    def _remove_bytes(self, upload: Upload) -> None:
+        self.storage.discard_partial(upload.id)
         if upload.state != "done" or not upload.sha256:
             return
         if upload.stored is not None:
@@ -370,8 +420,7 @@ class Inbox:
             for upload in self.ledger.stale(state, now - self.config.partial_ttl):
                 if self.owners.busy(upload.id):
                     continue
-                self.forget(upload)
-                removed += 1
+                removed += self._expire_one(upload)
         # partial files with no ledger row: a server killed between creating the file and recording the upload,
         # or while a plain (non-chunked) upload was streaming, which is recorded only once it is whole
         for upload_id in self.storage.idle_partials(now - self.config.partial_ttl):
@@ -380,8 +429,15 @@ class Inbox:
                 removed += 1
         if self.config.keep is not None:
             for upload in self.ledger.stale("done", now - self.config.keep, column="finished"):
-                self.forget(upload)
-                removed += 1
+                removed += self._expire_one(upload)
+        removed += self.storage.abandon(now - self.config.partial_ttl)
         if removed:
             logger.info("expired %d upload(s)", removed)
         return removed
+
+    def _expire_one(self, upload: Upload) -> int:
+        # sweepers of several nodes may see the same stale upload: only the one whose delete matched removes it
+        if not self.ledger.delete_if_unchanged(upload):
+            return 0
+        self._remove_bytes(upload)
+        return 1

@@ -10,14 +10,15 @@ import anyio
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from codecalamity.drop.errors import BadRequest, DropError, NoSpace
+from codecalamity.drop.errors import BadRequest, DropError, NoSpace, Unavailable
 
 logger = logging.getLogger(__name__)
 
 
 def error_response(err: DropError) -> JSONResponse:
     """``err`` as a JSON reply with its HTTP status."""
-    return JSONResponse({"error": str(err)}, status_code=err.status)
+    headers = {"Retry-After": str(err.retry_after)} if isinstance(err, Unavailable) else None
+    return JSONResponse({"error": str(err)}, status_code=err.status, headers=headers)
 
 
 def ledger_error(err: sqlite3.OperationalError) -> DropError:

@@ -26,13 +26,14 @@ from starlette.routing import Route
 from codecalamity.drop import concat
 from codecalamity.drop.auth import PasswordGate
 from codecalamity.drop.chunks import Owners, disk_error, parse_upload_id
-from codecalamity.drop.errors import BadRequest, DropError, TooLarge
+from codecalamity.drop.errors import BadRequest, DropError, TooLarge, Unavailable
 from codecalamity.drop.ledger import Upload
 from codecalamity.drop.names import display_name
 from codecalamity.drop.plumbing import body_pieces
 
 if TYPE_CHECKING:
     from codecalamity.drop.inbox import Inbox
+    from codecalamity.drop.storage import ChunkWriter
 
 logger = logging.getLogger(__name__)
 VERSION = "1.0.0"
@@ -40,8 +41,6 @@ EXTENSIONS = "creation,creation-with-upload,creation-defer-length,termination,ch
 CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "md5": hashlib.md5}
 OFFSET_STREAM = "application/offset+octet-stream"
 RUNNING_MAX = 1024
-COMMIT_EVERY = 4 * 1024 * 1024
-# Bytes between progress commits of a PATCH without a checksum, so a server killed mid-request loses little.
 
 
 class TusError(DropError):
@@ -70,6 +69,8 @@ class Tus:
 
     def _error(self, err: DropError) -> Response:
         headers = self._headers({"Tus-Version": VERSION} if err.status == 412 else None)
+        if isinstance(err, Unavailable):
+            headers["Retry-After"] = str(err.retry_after)
         return Response(str(err) + "\n", status_code=err.status, headers=headers, media_type="text/plain")
 
     def _options(self) -> Response:
@@ -133,7 +134,9 @@ class Tus:
         whole = (
             request.headers.get("content-type") == OFFSET_STREAM and request.headers.get("content-length") == raw_length
         )
-        if whole and raw_length is not None and role is None:  # a partial upload stays open until joined
+        if whole and raw_length is not None and role is None and self.inbox.storage.writes_in_place:
+            # one step when the bytes are published straight from the partial file; a partial upload (tus
+            # concatenation) stays open until joined
             return await self._create_whole(request, filename, length, metadata)
         name = display_name(filename)
         upload_id = str(uuid.uuid4())
@@ -290,47 +293,59 @@ class Tus:
         position = committed = offset
         self.inbox.bump(+1)
         try:
-            async for piece in body_pieces(request, self.inbox.config.timeout):
-                if not self.owners.owns(key, request):
-                    raise DropError(409, "superseded by a newer PATCH for this upload")
-                if position + len(piece) > limit:
-                    raise TooLarge("more bytes than Upload-Length" if size is not None else "over the size limit")
-                try:
-                    writer.write_at(position, piece)
-                except OSError as err:
-                    raise disk_error(err) from err
-                if checksum is not None:
-                    checksum[1].update(piece)
-                if sha is not None:
-                    sha.update(piece)
-                position += len(piece)
-                if checksum is None and position - committed >= COMMIT_EVERY:
-                    self._commit(upload_id, position, sha)
-                    committed = position
-        except (ClientDisconnect, TimeoutError) as err:
-            # keep what arrived, unless a checksum said the bytes must be whole
-            if checksum is None and self.owners.owns(key, request) and position > offset:
-                self._commit(upload_id, position, sha)
-            raise DropError(408 if isinstance(err, TimeoutError) else 400, "the client stopped sending") from None
+            try:
+                async for piece in body_pieces(request, self.inbox.config.timeout):
+                    if not self.owners.owns(key, request):
+                        raise DropError(409, "superseded by a newer PATCH for this upload")
+                    if position + len(piece) > limit:
+                        raise TooLarge("more bytes than Upload-Length" if size is not None else "over the size limit")
+                    try:
+                        writer.write_at(position, piece)
+                    except OSError as err:
+                        raise disk_error(err) from err
+                    await writer.drain()
+                    if checksum is not None:
+                        checksum[1].update(piece)
+                    if sha is not None:
+                        sha.update(piece)
+                    position += len(piece)
+                    if checksum is None and position - committed >= self.inbox.storage.commit_every:
+                        committed = await self._commit(upload_id, committed, position, sha, writer)
+            except (ClientDisconnect, TimeoutError) as err:
+                # keep what arrived, unless a checksum said the bytes must be whole
+                if checksum is None and self.owners.owns(key, request) and position > committed:
+                    await self._commit(upload_id, committed, position, sha, writer)
+                status = 408 if isinstance(err, TimeoutError) else 400
+                raise DropError(status, "the client stopped sending") from None
+            finally:
+                self.owners.release(key, request)
+                self.inbox.bump(-1)
+            if checksum is not None and not hmac.compare_digest(checksum[1].digest(), checksum[0]):
+                raise TusError(460, "Checksum Mismatch")
+            await self._commit(upload_id, committed, position, sha, writer)
         finally:
-            writer.close()
-            self.owners.release(key, request)
-            self.inbox.bump(-1)
-        if checksum is not None and not hmac.compare_digest(checksum[1].digest(), checksum[0]):
-            raise TusError(460, "Checksum Mismatch")
-        self._commit(upload_id, position, sha)
+            writer.close()  # after a flush this only releases; unrecorded pieces are removed
         headers = {"Upload-Offset": str(position), **self._expires()}
         if position == size and role is None:
             headers.update(await self._complete(upload_id, size))
         return Response(status_code=204, headers=self._headers(headers))
 
-    def _commit(self, upload_id: str, position: int, sha: Any) -> None:
-        self.inbox.ledger.tus_advance(upload_id, position)
+    async def _commit(self, upload_id: str, committed: int, position: int, sha: Any, writer: ChunkWriter) -> int:
+        """Store and record the bytes up to ``position``, if the offset is still where this PATCH began.
+
+        Another node's newer PATCH may have moved it (a client retry): then this one stops, and its pieces,
+        never recorded, are removed.
+        """
+        pieces = await writer.flush()
+        if not self.inbox.ledger.tus_advance(upload_id, position, expect=committed, pieces=pieces):
+            self.inbox.storage.discard_pieces(pieces)
+            raise DropError(409, "superseded by a newer PATCH for this upload")
         if sha is not None:
             self.running[upload_id] = (position, sha.copy())  # the request goes on hashing its own
             self.running.move_to_end(upload_id)
             while len(self.running) > RUNNING_MAX:
                 self.running.popitem(last=False)
+        return position
 
     async def _complete(self, upload_id: str, size: int) -> dict[str, str]:
         running = self.running.pop(upload_id, None)

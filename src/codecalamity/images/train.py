@@ -1,9 +1,10 @@
 """``calamity images train``: a new head on the shipped features, from folders of hand-picked examples.
 
 The tutorial's workflow (``DIR/cartoon`` and ``DIR/photo``), in minutes on a CPU: the backbone turns every image
-(and its mirror image) into 1280 features once; an L2-regularised logistic regression is fitted by Newton's
-method on a stratified training split; Platt scaling, fitted on out-of-fold scores, calibrates it; the held-out
-split's accuracy is reported.
+(its mirror image, and a JPEG copy) into features once, beside the texture statistics; the head's recipe
+(:mod:`codecalamity.images.recipe`: a class-balanced ridge classifier) is fitted on a stratified training split;
+Platt scaling and the sort thresholds come from 5-fold out-of-fold scores on that split; the held-out split's
+accuracy is reported.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from PIL import Image
 from codecalamity._errors import UsageError
 from codecalamity.images.classifier import find_images
 from codecalamity.images.loading import ImageError, load_image
-from codecalamity.images.methods.model import FEATURES, Head, features, to_input
+from codecalamity.images.methods.model import FEATURES, Head, features, to_input, view_inputs
 
 MIN_PER_CLASS = 8
-L2_GRID = (0.01, 0.03, 0.1, 0.3, 1.0)
+FOLDS = 5
 Array = npt.NDArray[np.float64]
 
 
@@ -59,11 +60,14 @@ def labeled(root: Path) -> tuple[list[Path], npt.NDArray[np.int8]]:
 
 
 def _variants(path: Path, size: int, jpeg: bool, rng: np.random.Generator) -> list[npt.NDArray[np.float32]]:
-    image, _ = load_image(path, size=size)
-    base = to_input(image, size)
-    out = [base, np.ascontiguousarray(base[:, :, ::-1])]  # and its mirror image
-    if jpeg:  # the same picture as a JPEG, so that compression artefacts are no hint of the class
-        rgb = (base.transpose(1, 2, 0) * 255).astype(np.uint8)
+    """Backbone inputs of one picture: the recipe's training views (its test views first), and (``jpeg``) a JPEG
+    copy, so that compression artefacts are no hint of the class."""
+    from codecalamity.images.recipe import RECIPE
+
+    image, _ = load_image(path, size=2 * size)
+    out = view_inputs(image, size, RECIPE.train_views)
+    if jpeg:
+        rgb = (out[0].transpose(1, 2, 0) * 255).astype(np.uint8)
         buf = io.BytesIO()
         Image.fromarray(rgb).save(buf, "JPEG", quality=int(rng.integers(60, 95)))
         again, _ = load_image(buf.getvalue())
@@ -79,7 +83,8 @@ def extract(
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> tuple[list[npt.NDArray[np.float32]], list[tuple[Path, str]]]:
-    """Features of each image's variants (one array per image), and the files that could not be read."""
+    """Backbone features of each image's variants (one array per image: the recipe's test views first, then the
+    augmentations), and the files that could not be read."""
     rng = np.random.default_rng(seed)
     seeds = rng.integers(0, 2**31, len(paths))
     failed: list[tuple[Path, str]] = []
@@ -99,25 +104,6 @@ def extract(
             if progress is not None:
                 progress(1)
     return out, failed
-
-
-def fit_logistic(x: Array, y: Array, sample_weight: Array, l2: float) -> tuple[Array, float]:
-    """Weighted, L2-regularised logistic regression by Newton's method (the bias is not regularised)."""
-    n, d = x.shape
-    xb = np.hstack([x, np.ones((n, 1))])
-    w = np.zeros(d + 1)
-    reg = np.full(d + 1, l2)
-    reg[-1] = 0.0
-    total = sample_weight.sum()
-    for _ in range(50):
-        p = 1.0 / (1.0 + np.exp(-np.clip(xb @ w, -50, 50)))
-        grad = xb.T @ (sample_weight * (p - y)) / total + reg * w
-        hess = (xb * (sample_weight * p * (1 - p))[:, None]).T @ xb / total + np.diag(reg + 1e-9)
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-7:
-            break
-    return w[:-1], float(w[-1])
 
 
 def fit_platt(z: Array, y: Array) -> tuple[float, float]:
@@ -154,54 +140,59 @@ def fit_head(
     *,
     seed: int = 0,
     validation: float = 0.2,
-    l2_grid: tuple[float, ...] = L2_GRID,
+    groups: list[str] | None = None,
     info: str = "",
 ) -> TrainReport:
-    """Fit and calibrate a head on per-image feature arrays; report on the held-out split.
+    """Fit and calibrate a head on per-image feature arrays (first the recipe's test views, then augmentations);
+    report on the held-out split (none when ``validation`` is 0).
 
-    The regularisation strength is chosen by 5-fold cross-validation on the training split only (log-loss of
-    the out-of-fold scores); those same out-of-fold scores calibrate the head (Platt scaling).
+    ``groups`` (a source per image) make the calibration folds leave one source out; without them, 5 random
+    folds by image. The out-of-fold scores fit the Platt scaling and choose the sort thresholds.
     """
+    from codecalamity.images.loso import choose_thresholds, pooled_scores
+    from codecalamity.images.recipe import RECIPE
+
     rng = np.random.default_rng(seed)
-    held = _split(labels, validation, rng)
+    held = _split(labels, validation, rng) if validation > 0 else np.zeros(len(labels), dtype=bool)
     train_idx = np.flatnonzero(~held)
-    rows = np.concatenate([feats[i] for i in train_idx]).astype(np.float64)
-    y = np.concatenate([np.full(len(feats[i]), labels[i], dtype=np.float64) for i in train_idx])
-    group = np.concatenate([np.full(len(feats[i]), i) for i in train_idx])
-    mean, scale = rows.mean(axis=0), rows.std(axis=0) + 1e-6
-    x = (rows - mean) / scale
-    balance = {v: len(y) / (2.0 * max(1.0, float((y == v).sum()))) for v in (0.0, 1.0)}
-    weight = np.array([balance[v] for v in y])
-    # out-of-fold scores for calibration: 5 folds by image, so an image's variants stay together
-    folds = rng.permutation(train_idx) % 5
-    fold_of = dict(zip(train_idx, folds, strict=True))
-    row_fold = np.array([fold_of[g] for g in group])
-    best: tuple[float, float, Array] | None = None
-    for l2 in l2_grid:
-        oof = np.zeros(len(y))
-        for k in range(5):
-            fit_rows = row_fold != k
-            w_k, b_k = fit_logistic(x[fit_rows], y[fit_rows], weight[fit_rows], l2)
-            oof[~fit_rows] = x[~fit_rows] @ w_k + b_k
-        a_l2, c_l2 = fit_platt(oof, y)
-        p = 1.0 / (1.0 + np.exp(-np.clip(a_l2 * oof + c_l2, -50, 50)))
-        loss = float(-(weight * (y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12))).mean())
-        if best is None or loss < best[0]:
-            best = (loss, l2, oof)
-    assert best is not None
-    _, l2, oof = best
-    w, b = fit_logistic(x, y, weight, l2)
-    a, c = fit_platt(oof, y)
-    head = Head(mean.astype(np.float32), scale.astype(np.float32), w.astype(np.float32), b, a, c, size, info)
+    rows = [feats[i] for i in train_idx]
+    y = labels[train_idx]
+    folds = [groups[i] for i in train_idx] if groups is not None else [str(k % FOLDS) for k in rng.permutation(len(y))]
+
+    k = len(RECIPE.test_views)
+
+    def fit(idx: npt.NDArray[np.intp]):  # type: ignore[no-untyped-def]
+        linear = RECIPE.fit([rows[i] for i in idx], y[idx], [folds[i] for i in idx])
+        return lambda out: np.array([float(linear(rows[i][:k]).mean()) for i in out])
+
+    oof = pooled_scores(folds, fit)
+    a, c = RECIPE.calibrate(oof, y)
+    linear = RECIPE.fit(rows, y, folds)
+    probs = 1.0 / (1.0 + np.exp(-np.clip(a * oof + c, -50, 50)))
+    high, low = choose_thresholds(probs, y)
+    head = Head(
+        linear.mean.astype(np.float32),
+        linear.scale.astype(np.float32),
+        linear.weights.astype(np.float32),
+        linear.bias,
+        a,
+        c,
+        size,
+        info,
+        views=RECIPE.test_views,
+        cartoon_above=high,
+        photo_below=low,
+    )
     held_idx = np.flatnonzero(held)
-    probs = np.array([head.probability(feats[i][:1])[0] for i in held_idx])  # the image itself, not its variants
+    probs = np.array([head.calibrated(head.raw(feats[i][:k]).mean()) for i in held_idx])  # not the augmentations
     truth = labels[held_idx]
     pred = (probs >= 0.5).astype(np.int8)
     recall = {
-        "cartoon": float((pred[truth == 1] == 1).mean()),
-        "photo": float((pred[truth == 0] == 0).mean()),
+        "cartoon": float((pred[truth == 1] == 1).mean()) if (truth == 1).any() else 0.0,
+        "photo": float((pred[truth == 0] == 0).mean()) if (truth == 0).any() else 0.0,
     }
-    return TrainReport(len(train_idx), len(held_idx), l2, float((pred == truth).mean()), recall, head)
+    accuracy = float((pred == truth).mean()) if len(truth) else 0.0
+    return TrainReport(len(train_idx), len(held_idx), RECIPE.l2, accuracy, recall, head)
 
 
 def train(

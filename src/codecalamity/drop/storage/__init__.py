@@ -1,12 +1,17 @@
 """Where the bytes live: the storage interface that the inbox writes through.
 
-Backends: :mod:`codecalamity.drop.storage.local` (the embedded default, a folder on the local disk).
+Backends: :mod:`codecalamity.drop.storage.local` (the embedded default, a folder on the local disk) and
+:mod:`codecalamity.drop.storage.s3` (S3-compatible object storage shared by the nodes of a cluster).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
+
+# ``(start, size, key)``: bytes of an upload stored apart, as an object store keeps them.
+Piece = tuple[int, int, str]
 
 
 class ChunkWriter(Protocol):
@@ -15,8 +20,18 @@ class ChunkWriter(Protocol):
     def write_at(self, offset: int, data: bytes) -> None:
         """Write ``data`` at ``offset`` of the upload."""
 
+    async def drain(self) -> None:
+        """Wait while too much written data is still on its way to storage (back-pressure)."""
+
+    async def flush(self) -> list[Piece]:
+        """Store everything written so far; return the pieces stored since the last flush.
+
+        Storage that writes in place returns ``[]``; an object store returns its staging objects, which the
+        caller records in the ledger (or, when it loses a race, discards).
+        """
+
     def close(self) -> None:
-        """Release the writer."""
+        """Release the writer; pieces that :meth:`flush` did not hand out are removed."""
 
 
 class Storage(Protocol):
@@ -24,6 +39,11 @@ class Storage(Protocol):
 
     preallocates: bool
     """True when :meth:`prepare` reserves the space, so later writes cannot run out of disk."""
+    writes_in_place: bool
+    """True when a writer's bytes are in the partial content as written (no pieces to record): an upload that
+    arrives whole can then be published straight from its partial content, recorded in one ledger transaction."""
+    commit_every: int
+    """Bytes between progress commits of a long tus PATCH (what a killed node can lose of one request)."""
 
     def prepare(self, upload_id: str, size: int) -> None:
         """Make room for an upload of ``size`` bytes (idempotent)."""
@@ -76,3 +96,15 @@ class Storage(Protocol):
 
     def free_bytes(self) -> int:
         """Free space where uploads are written, in bytes."""
+
+    def read(self, key: str, start: int, stop: int) -> Iterator[bytes]:
+        """The stored file's bytes from ``start`` up to ``stop``, in blocks."""
+
+    def discard_pieces(self, pieces: list[Piece]) -> None:
+        """Remove pieces that were stored but lost a race to be recorded."""
+
+    def abandon(self, before: float) -> int:
+        """Remove leftovers of work that a dead process started before ``before``; return how many."""
+
+    def close(self) -> None:
+        """Release what the storage holds open."""

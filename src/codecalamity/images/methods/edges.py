@@ -2,7 +2,10 @@
 
 The tutorial thresholds the grey image adaptively before and after a 3 x 3 median blur and calls it a cartoon
 when the edge-pixel counts differ by fewer than 4500 (of 1024 x 1024). Here the difference is a fraction of the
-pixels (4500 / 1024^2, the same cut), measured at 512 px, where it separated the classes better than at 1024.
+pixels, measured at 512 px, where it separated the classes better than at 1024. The cut, 0.52 % of the pixels
+(the tutorial's is 0.43 %), was chosen by leave-one-source-out on 3589 labeled pictures from 29 sources
+(benchmarks/images.py): 88.6 % pooled against 85.8 % at the tutorial's cut and 80.1 % for the tutorial's own
+function.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import numpy as np
 from codecalamity.images.methods import Method, register
 from codecalamity.images.types import BGRImage, Mask
 
-THRESHOLD = 4500 / 1024**2
+THRESHOLD = 0.00519
 
 
 def edge_maps(image: BGRImage) -> tuple[np.ndarray, np.ndarray]:
@@ -33,7 +36,7 @@ def change(image: BGRImage, mask: Mask) -> float:
 METHOD = register(
     Method(
         name="edges",
-        summary="drawn outlines survive a median blur (tutorial threshold 4500 px of 1024^2)",
+        summary="drawn outlines survive a median blur (threshold 0.52 % of the pixels)",
         size=512,
         measure=change,
         threshold=THRESHOLD,

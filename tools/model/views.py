@@ -1,0 +1,138 @@
+"""Backbone features of several views of each picture, cached per file (benchmarks/image_sets.py), for the
+model tools: ``whole`` (as the model sees it), ``mirror``, ``jpeg`` (re-compressed at quality 60-95: training
+augmentation), ``center`` (the middle 60 % at the model's size: more detail), and ``texture`` (the camera-noise
+statistics of codecalamity.images.texture).
+
+    python tools/model/views.py [SET ...] [--views whole,mirror,jpeg,texture]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import texture  # noqa: E402
+from image_sets import Item, cached, default_sets, read_sets  # noqa: E402
+
+from codecalamity.images.loading import ImageError, load_image  # noqa: E402
+from codecalamity.images.methods.model import FEATURES, center_input, features, to_input  # noqa: E402
+
+SIZE = 224
+BACKBONE = "mnv2"
+VIEWS = ("whole", "mirror", "jpeg", "center", "texture")
+Array = npt.NDArray[np.float32]
+
+
+def _input(path: Path, view: str) -> Array | None:
+    try:
+        image, _ = load_image(path, size=SIZE if view != "center" else 2 * SIZE)
+    except ImageError:
+        return None
+    if view == "texture":
+        return texture.statistics(image)
+    if view == "center":
+        return center_input(image, SIZE)
+    base = to_input(image, SIZE)
+    if view == "mirror":
+        return np.ascontiguousarray(base[:, :, ::-1])
+    if view == "jpeg":
+        rng = np.random.default_rng(int.from_bytes(path.name.encode()[:8].ljust(8, b"\0"), "little"))
+        rgb = (base.transpose(1, 2, 0) * 255).astype(np.uint8)
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, "JPEG", quality=int(rng.integers(60, 95)))
+        again, _ = load_image(buf.getvalue())
+        return to_input(again, SIZE)
+    return base
+
+
+STYLE = ROOT / ".bench-work" / "models" / "mnv2_style.onnx"
+_STYLE = None
+
+
+def style_features(batch: Array) -> Array:
+    """The style backbone (tools/model/convert_nsfwjs.py --style): 3440 features per image."""
+    import onnxruntime as ort
+
+    global _STYLE
+    if _STYLE is None:
+        _STYLE = ort.InferenceSession(str(STYLE), providers=["CPUExecutionProvider"])
+    return np.asarray(_STYLE.run(["features"], {"input": batch})[0])
+
+
+def extractor(view: str, style: bool = False):  # type: ignore[no-untyped-def]
+    run_backbone = style_features if style else features
+    width = 3440 if style else FEATURES
+
+    def run(paths: Sequence[Path]) -> list[Array]:
+        with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+            inputs = list(pool.map(lambda p: _input(p, view), paths))
+        if view == "texture":
+            return [x if x is not None else np.full(texture.COUNT, np.nan, np.float32) for x in inputs]
+        good = [x for x in inputs if x is not None]
+        feats = iter(run_backbone(np.stack(good))) if good else iter([])
+        return [next(feats) if x is not None else np.full(width, np.nan, np.float32) for x in inputs]
+
+    return run
+
+
+INCEPTION = ROOT / ".bench-work" / "models" / "inception_v3.onnx"
+
+
+def inception(paths: Sequence[Path]) -> list[Array]:
+    """nsfwjs's InceptionV3 (tools/model/convert_nsfwjs.py --which inception_v3): 2432 features at 299 px."""
+    import onnxruntime as ort
+
+    global _INCEPTION
+    if _INCEPTION is None:
+        _INCEPTION = ort.InferenceSession(str(INCEPTION), providers=["CPUExecutionProvider"])
+    inputs = []
+    for path in paths:
+        try:
+            inputs.append(to_input(load_image(path, size=299)[0], 299))
+        except ImageError:
+            inputs.append(None)
+    good = [x for x in inputs if x is not None]
+    feats = iter(_INCEPTION.run(["features"], {"input": np.stack(good)})[0]) if good else iter([])
+    return [next(feats) if x is not None else np.full(2432, np.nan, np.float32) for x in inputs]
+
+
+_INCEPTION = None
+
+
+def view_matrix(items: Sequence[Item], view: str) -> Array:
+    """One row per item: the view's features (NaN where the file could not be read)."""
+    if view == "inception":
+        return np.stack(cached("inception-whole", items, inception, chunk=16))
+    if view.startswith("style-"):
+        return np.stack(cached(f"mnv2s-{view[6:]}", items, extractor(view[6:], style=True)))
+    name = "texture-v1" if view == "texture" else f"{BACKBONE}-{view}"
+    return np.stack(cached(name, items, extractor(view)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("sets", nargs="*", type=Path)
+    parser.add_argument("--views", default="whole,mirror,jpeg,texture")
+    args = parser.parse_args()
+    items = read_sets(args.sets or default_sets())
+    for view in args.views.split(","):
+        started = time.perf_counter()
+        x = view_matrix(items, view)
+        print(f"{view}: {x.shape} in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

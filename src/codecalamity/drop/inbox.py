@@ -29,7 +29,7 @@ from codecalamity.drop.config import DropConfig
 from codecalamity.drop.errors import BadRequest, Conflict, DropError, NoSpace, Unavailable
 from codecalamity.drop.ledger import Upload
 from codecalamity.drop.ledger.sql import SqlLedger
-from codecalamity.drop.names import display_name
+from codecalamity.drop.names import disk_name, display_name, numbered
 from codecalamity.drop.plumbing import ledger_error
 from codecalamity.drop.storage import ChunkWriter, Storage
 
@@ -256,8 +256,13 @@ class Inbox:
             if how != "linked":  # new content, or the same file again whose record went meanwhile
                 blob = self.ledger.blob(sha)
                 # a recorded copy known to be gone is replaced; when another process stored the same content
-                # first, its record stays and this copy is still the upload's own name
-                self.ledger.add_blob(sha, key, upload.size, replace=blob[0] if blob and blob[0] != key else None)
+                # first, its record stays: under the same name it is this upload's file too (one object), under
+                # another name this copy stays the upload's own name
+                gone = blob is not None and blob[0] != key and not self.storage.exists(blob[0], upload.size)
+                recorded = self.ledger.add_blob(sha, key, upload.size, replace=blob[0] if gone and blob else None)
+                if recorded != key and _shows(recorded, upload.name) and self.storage.exists(recorded, upload.size):
+                    self.storage.remove(key)
+                    key = recorded
             if self.ledger.finish(upload.id, sha, secrets.token_urlsafe(24), key):
                 return
             if how != "same":  # the stored content was dropped meanwhile: store it again
@@ -441,3 +446,9 @@ class Inbox:
             return 0
         self._remove_bytes(upload)
         return 1
+
+
+def _shows(key: str, name: str) -> bool:
+    """Whether ``key`` is one of the names a file called ``name`` is stored under (``name``, ``name (n)``)."""
+    base = disk_name(name)
+    return key == base or any(numbered(base, int(n)) == key for n in re.findall(r" \((\d+)\)", key))

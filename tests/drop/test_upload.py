@@ -207,7 +207,8 @@ def test_downloads_by_token_with_range_and_dedup(server: Server) -> None:
 
 
 def test_every_upload_visible_under_its_name_content_stored_once(server: Server) -> None:
-    """report.pdf and then the same bytes as report-final.pdf: both appear, as one file on disk (hard links)."""
+    """report.pdf and then the same bytes as report-final.pdf: both appear, as one file on a local disk (hard
+    links)."""
     data = _data(5000)
     other = _data(5000, seed=3)
     with httpx.Client() as client:
@@ -231,10 +232,11 @@ def test_every_upload_visible_under_its_name_content_stored_once(server: Server)
         "report (1).pdf": other,
         "data.bin": data,
     }
-    inode = (server.storage / "report.pdf").stat()
-    assert inode.st_nlink == 3
-    for name in ("report-final.pdf", "data.bin"):
-        assert (server.storage / name).stat().st_ino == inode.st_ino
+    if server.s3 is None:  # object stores have no hard links: there each name is a server-side copy
+        inode = (server.storage / "report.pdf").stat()
+        assert inode.st_nlink == 3
+        for name in ("report-final.pdf", "data.bin"):
+            assert (server.storage / name).stat().st_ino == inode.st_ino
     with httpx.Client() as client:
         for reply in replies:
             assert client.get(server.origin + reply["download"]).content == (other if reply is replies[3] else data)

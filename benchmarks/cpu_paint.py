@@ -73,6 +73,20 @@ run_benchmark({core}, {seconds}, {target})
 """
 
 
+ALL_CORES: set[int] = set()
+# Every core this benchmark may use; it pins itself to the others, and its children must not inherit that.
+
+
+def popen(cmd: list[str], **kwargs: Any) -> subprocess.Popen[Any]:
+    """Start ``cmd`` free to run on every core (this process keeps itself off the measured one)."""
+    return subprocess.Popen(cmd, preexec_fn=_unpinned, **kwargs)
+
+
+def _unpinned() -> None:
+    if ALL_CORES:
+        os.sched_setaffinity(0, ALL_CORES)
+
+
 def command(method: str, core: int, target: int, seconds: float) -> list[str]:
     if method == "ours":
         levels = ["--levels", str(target), "--cores", str(core), "--duration", f"{seconds:.0f}s"]
@@ -121,7 +135,7 @@ def achieved(
     clock = ProcStat(core)
     try:
         before = wait_quiet(clock, background)
-        proc = subprocess.Popen(
+        proc = popen(
             command(method, core, target, seconds + warmup + 3),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -142,7 +156,7 @@ def table(core: int, seconds: float, repeat: int, background: int) -> dict[str, 
     print(f"{'target':>6}  " + "  ".join(f"{m:>17}" for m in METHODS) + f"  {'others':>6}")
     burner = None
     if background:
-        burner = subprocess.Popen([sys.executable, "-c", BURNER.format(core=core, share=background)])
+        burner = popen([sys.executable, "-c", BURNER.format(core=core, share=background)])
         time.sleep(1.5)
     errors: dict[str, list[float]] = {m: [] for m in METHODS}
     try:
@@ -175,7 +189,7 @@ def step_response(core: int, background: int, step: float = 3.0) -> None:
     levels = STAIRCASE
     burner = None
     if background:
-        burner = subprocess.Popen([sys.executable, "-c", BURNER.format(core=core, share=background)])
+        burner = popen([sys.executable, "-c", BURNER.format(core=core, share=background)])
         time.sleep(1.5)
     levels = [max(lv, background) for lv in levels]
     pattern = Pattern(__import__("numpy").array([levels], dtype=float), step)
@@ -277,13 +291,13 @@ def lab(core: int, background: int, levels: list[int], step: float) -> tuple[flo
     """Our loop on the lab clock beside a burner; (start time, trace of (time, busy seconds of both))."""
     namespace: dict[str, Any] = {}
     exec(LAB_CLOCK, namespace)
-    burner = subprocess.Popen([sys.executable, "-c", BURNER.format(core=core, share=max(background, 0.001))])
+    burner = popen([sys.executable, "-c", BURNER.format(core=core, share=max(background, 0.001))])
     ours = None
     trace: list[tuple[float, float]] = []
     try:
         time.sleep(1.0)
         script = LAB_OURS.format(core=core, levels=levels, step=step, other=burner.pid)
-        ours = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        ours = popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
         assert ours.stdout is not None
         start = float(ours.stdout.readline())
         clock = namespace["LabClock"]([burner.pid, ours.pid])
@@ -342,6 +356,7 @@ def main() -> None:
         sys.exit("stress-ng is missing: make bench installs it (apt-get install stress-ng)")
     usable = cores.usable()
     core = usable[-1]
+    ALL_CORES.update(usable)
     if len(usable) > 1:  # measure from another core, so this process's own work is not in the figures
         os.sched_setaffinity(0, set(usable[:-1]))
     print(f"load average before: {os.getloadavg()[0]:.2f}")

@@ -196,17 +196,23 @@ class Sender:
                 response = self._patch(url, path, offset, size, sha, progress)
                 break
             except (httpx.TransportError, SendError) as err:
-                if attempt == RETRIES:
-                    raise SendError(f"gave up after {RETRIES} retries: {err}") from err
-                time.sleep(min(8.0, 0.5 * 2**attempt))
-                new_offset = self._offset(url)
-                if new_offset is None:
-                    raise SendError("the server forgot this upload") from err
-                progress(new_offset - offset)  # may be negative: bytes the server did not keep
-                offset = new_offset
+                offset = self._after_failure(url, offset, attempt, err, progress, "this upload")
         self.state.put(key, None)
         local = (sha if sha is not None else _file_sha256(path, size)).hexdigest()
         return self._verified(path, response, local, resumed_at)
+
+    def _after_failure(
+        self, url: str, offset: int, attempt: int, err: Exception, progress: Callable[[int], None], what: str
+    ) -> int:
+        """After a failed PATCH: give up after the last retry, else wait, ask the server where it got to."""
+        if attempt == RETRIES:
+            raise SendError(f"gave up after {RETRIES} retries: {err}") from err
+        time.sleep(min(8.0, 0.5 * 2**attempt))
+        new_offset = self._offset(url)
+        if new_offset is None:
+            raise SendError(f"the server forgot {what}") from err
+        progress(new_offset - offset)  # may be negative: bytes the server did not keep
+        return new_offset
 
     def _send_parts(self, path: Path, size: int, key: str, progress: Callable[[int], None]) -> Sent:
         """One file as ``streams`` partial uploads sent at once, then a final upload that joins them."""
@@ -254,14 +260,7 @@ class Sender:
                 self._patch(url, path, offset, size, None, progress, start=start)
                 return
             except (httpx.TransportError, SendError) as err:
-                if attempt == RETRIES:
-                    raise SendError(f"gave up after {RETRIES} retries: {err}") from err
-                time.sleep(min(8.0, 0.5 * 2**attempt))
-                new_offset = self._offset(url)
-                if new_offset is None:
-                    raise SendError("the server forgot a part of this upload") from err
-                progress(new_offset - offset)
-                offset = new_offset
+                offset = self._after_failure(url, offset, attempt, err, progress, "a part of this upload")
 
     def _send_small(self, path: Path, size: int, progress: Callable[[int], None]) -> Sent:
         data = path.read_bytes()

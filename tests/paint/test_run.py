@@ -20,6 +20,11 @@ CORE = cores.usable()[-1]
 
 
 def test_controller_holds_the_target_on_one_core() -> None:
+    from codecalamity.paint.sensor import busy_shares
+
+    others = 100 * busy_shares([CORE], 0.5)[CORE]
+    if others > 50:  # a shared machine: other programs leave no room for our 40 % (CI runs alone)
+        pytest.skip(f"core {CORE} is already at {others:.0f} %")
     script = textwrap.dedent(
         f"""
         import os

@@ -100,6 +100,13 @@ PACKAGES = {
         Package("freecol", "1.0.0-1"),
         Package("ulcc", "1.0.2-3"),
         Package("plee-the-bear-data", "0.6.0-8"),
+        Package("unknown-horizons", "2019.1-6"),
+        Package("lordsawar-data", "0.3.2+frogknows-1"),
+        Package("amoebax-data", "0.2.1+dfsg-6"),
+        Package("pekka-kana-2-data", "1.2.7-1"),
+        Package("raincat-data", "1.1.1.2-4"),
+        Package("sddm-theme-maldives", "0.19.0-5"),
+        Package("scribus-template", "1.2.4.1-6"),
     )
 }
 
@@ -225,6 +232,14 @@ FREECOL_PAINTED = (  # painted and engraved portraits and scenes; Geronimo's is 
 )  # fmt: skip
 ULCC = "usr/share/ulcc/dictionaries/*/images/*"
 PLEE = "usr/share/games/plee-the-bear/gfx/"
+UH = "usr/share/unknown-horizons/content/gui/images/background/mainmenu/"
+LORDSAWAR = "usr/share/games/lordsawar/various/"
+AMOEBAX = "usr/share/games/amoebax/graphics/"
+AMOEBAX_PEOPLE = "Angus,Brooke,Ed,Gary,K.Quita,Kerberos,Kim,Lem,Mr.Bones,Nicholas,Pen,Sasha,Spike,Tom"
+PK2 = "usr/share/games/pekka-kana-2/data/"
+PK2_SCENERY = "field2_e,field3_d,field4_d,field4_m,field4_n,field_d3,forestn2,forestn3,meadow_n"  # not the dark textures
+PINGUS = "usr/share/games/pingus/data/images/"
+SCRIBUS = "usr/share/scribus/templates/"
 ARCADE = "arcade/resources/images/"
 WALL = "usr/share/backgrounds/"
 LOMIRI_KINDS = {
@@ -335,6 +350,28 @@ PICKS = [
     Pick("cartoon", "cartoon", "plee-the-bear-data", PLEE + "{intro/intro-*,title_screen/background_1?}.png"),
     Pick("cartoon", "game_background", "flare-game", "usr/share/games/flare/mods/fantasycore/images/menus/"
          "backgrounds/*.png"),
+    *(Pick("cartoon", "painted_landscape", "unknown-horizons", UH + "bg_?.png", crop=crop) for crop in (0, 480)),
+    Pick("cartoon", "painted_portrait", "lordsawar-data", LORDSAWAR + "{recruit_*,hero-newlevel-*,commentator}.png"),
+    Pick("cartoon", "game_background", "lordsawar-data", LORDSAWAR + "{city_occupied,parley_*,ruin_?,ship,splash_screen,"
+         "win}.png"),
+    Pick("cartoon", "cartoon", "amoebax-data", AMOEBAX + "{" + AMOEBAX_PEOPLE + "}.png"),
+    Pick("cartoon", "game_background", "amoebax-data", AMOEBAX + "{Angus,K.Quita,Kerberos,Mr.Bones,Pen,Spike}"
+         "Background.png"),
+    Pick("cartoon", "game_background", "pekka-kana-2-data", PK2 + "gfx/scenery/{" + PK2_SCENERY + "}.bmp"),
+    Pick("cartoon", "cartoon", "pekka-kana-2-data", PK2 + "pekka-kana-2.png"),
+    Pick("cartoon", "digital_painting", "raincat-data", "usr/share/games/raincat/data/backgrounds/clouds_background.png"),
+    Pick("cartoon", "cartoon", "raincat-data", "usr/share/games/raincat/data/cat/cat-umbrella/cat-{fall-umbrella1,"
+         "umbrella1}.png"),
+    Pick("cartoon", "game_background", "pingus-data", PINGUS + "{worldmaps/tutorial_layer0.jpg,core/menu/layer{2,3}.png}"),
+    Pick("cartoon", "lineart", "pingus-data", PINGUS + "core/misc/{creditpingu,pingubw}.png"),
+    Pick("cartoon", "clipart", "pingus-data", PINGUS + "groundpieces/ground/{jungle/carabatree,penguinworld/penguin}.png"),
+    Pick("photo", "photo_landscape", "sddm-theme-maldives", "usr/share/sddm/themes/maldives/background.jpg", crop=640,
+         most=8),
+    Pick("photo", "photo_sky", "scribus-template", SCRIBUS + "{br2/{brightness,halfmoon,moon},cal2/moon}.jpg"),
+    Pick("photo", "photo_landscape", "scribus-template", SCRIBUS + "br2/{nature,sunset}.jpg", crop=352, most=4),
+    Pick("photo", "photo_food", "scribus-template", SCRIBUS + "menu2/pizza.jpg", crop=288, most=4),
+    Pick("photo", "photo_food", "scribus-template", SCRIBUS + "menu1{,-bw}/teriyaki{,-bw}.png"),
+    Pick("photo", "photo_people", "scribus-template", SCRIBUS + "{nl1-bw/kites-bw.png,scribus_project_de/craigbradney.jpg}"),
 ]  # fmt: skip
 
 

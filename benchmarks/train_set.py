@@ -35,7 +35,7 @@ What is in it, and why:
   UKUI's digitally painted wallpapers (a fossa, a calla, a goldfish, a desert); Warmux's large drawn level backdrops
   and terrains (whole, and up to nine 768 px crops each), FreeCol's painted and engraved portraits (founding fathers,
   monarchs) and engraved scenes, ULCC's clip-art animals, furniture and professions, Plee the Bear's drawn intro and
-  title scenes, Flare's painted menu backgrounds; Unknown Horizons' marine oil paintings (whole, and up to twelve
+  title scenes, Flare's painted menu backgrounds; Unknown Horizons' marine oil paintings (whole, and up to fifteen
   crops each), LordsAWar's digitally painted portraits and scenes, Amoebax's cartoon characters and backdrops,
   Pekka Kana 2's painted meadows, Raincat's painted sky and cat, Pingus's drawn icebergs, penguin sketches and tree,
   Teeworlds' backgrounds also as crops.
@@ -225,14 +225,14 @@ WARMUX_ODD = ("crystal", "pillars", "moon-4m", "towers", "randomamoebas", "rando
 WARMUX_LAYERS = (  # drawn backdrops and terrains; not the gradients, near-empty layers, 3D-looking blocks
     "abyss/foreground.png", "apocalypse/apocalypse.png", "aquarium/background.png", "arbre/arbre.png",
     "arcaderoom/map.png", "bankiz/{bankiz.png,sky.jpg}", "banquise/{background.jpg,banquise.png}",
-    "battlenight/battlenight-fg.png", "birds/{map.png,one_layer_sky.jpg}", "champignon/{background.png,sky.jpg}",
-    "cheese/emmental.png", "country/{map.png,sky.jpg}", "easterisland/{map.png,sky.jpg}",
+    "battlenight/battlenight-fg.png", "birds/{map.png,one_layer_sky.jpg}", "champignon/background.png",
+    "cheese/emmental.png", "country/{map.png,sky.jpg}", "easterisland/map.png",
     "electronik/background.png", "farm/{map.png,one_layer_sky.jpg}", "frog/map.png", "funky_island/island.png",
     "goodandevil/{goodandevil.png,sky.jpg}", "greehills/greenhills.png", "halloween/{map.png,sky.jpg}",
     "hell/hell.png", "icebergs/map.png", "island/{island.png,sky.jpg}", "junglemountain/{drseuss.jpg,dseuss_fg.png}",
     "leafs/front.png", "lonely_island/{map.png,sky.jpg}", "monkeybubble/{map.png,one_layer_sky.jpg}",
-    "ninja/{map.png,one_layer_sky.jpg,sky_layer-5.png}", "oktopus/{map.png,sky.jpg}", "paint/map.png",
-    "paradis/decor_paradis.png", "pirates/{islands.jpg,pirates.png}", "prehistorik/prehistorik.png",
+    "ninja/{map.png,one_layer_sky.jpg}", "oktopus/map.png", "paint/map.png",
+    "paradis/decor_paradis.png", "pirates/pirates.png", "prehistorik/prehistorik.png",
     "pumpkins/{map.png,sky.jpg}", "qingqong/qingqong.png", "randomisland/sky.jpg", "snow/{map.png,one_layer_sky.jpg}",
     "space2/{map.png,sky.jpg}", "vulcano/sky2.jpg", "wildwestdv/{map.png,sky.jpg}",
 )  # fmt: skip
@@ -365,7 +365,7 @@ PICKS = [
     Pick("cartoon", "cartoon", "plee-the-bear-data", PLEE + "{intro/intro-*,title_screen/background_1?}.png"),
     Pick("cartoon", "game_background", "flare-game", "usr/share/games/flare/mods/fantasycore/images/menus/"
          "backgrounds/*.png"),
-    *(Pick("cartoon", "painted_landscape", "unknown-horizons", UH + "bg_?.png", crop=crop, most=12)
+    *(Pick("cartoon", "painted_landscape", "unknown-horizons", UH + "bg_?.png", crop=crop, most=15)
       for crop in (0, 360)),
     Pick("cartoon", "painted_portrait", "lordsawar-data", LORDSAWAR + "{recruit_*,hero-newlevel-*,commentator}.png"),
     Pick("cartoon", "game_background", "lordsawar-data", LORDSAWAR + "{city_occupied,parley_*,ruin_?,ship,"
@@ -466,8 +466,8 @@ def _fill(staging: Path, roots: dict[str, Path]) -> list[dict[str, str]]:
 def _plain(data: bytes, drawn: bool = False) -> bool:
     """Whether a crop is nearly featureless, a bare sky, fog or an empty margin that a person could not place:
     luminance spread under 12, or a smooth gradient (mean step between neighbouring pixels at 128 px under 2
-    levels, under 3 for a drawing). A crop of a drawing is also plain when it is mostly one flat tone (over 90 %
-    within 8 levels of its commonest)."""
+    levels, under 3 for a drawing). A crop of a drawing is also plain when its spread at 128 px is under 16 (a
+    painted sky) or it is mostly one flat tone (over 90 % within 8 levels of its commonest)."""
     with Image.open(io.BytesIO(data)) as img:
         rgba = img.convert("RGBA")
     flat = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -480,7 +480,7 @@ def _plain(data: bytes, drawn: bool = False) -> bool:
     if not drawn:
         return bool(step < 2)
     common = np.bincount(px.astype(np.uint8).ravel(), minlength=256).argmax()
-    return bool(step < 3 or (np.abs(px - common) <= 8).mean() > 0.9)
+    return bool(step < 3 or px.std() < 16 or (np.abs(px - common) <= 8).mean() > 0.9)
 
 
 def suffix_of(data: bytes) -> str:

@@ -110,7 +110,7 @@ def create_app(config: DropConfig, *, on_activity: ActivityHook | None = None) -
 
         config.chunks.mkdir(parents=True, exist_ok=True)
         ledger = open_ledger(config.ledger, config.chunks / LEDGER_NAME)
-        storage = S3Storage(config.object_store, ledger, config.s3_endpoint)
+        storage = S3Storage(config.object_store, ledger, config.s3_endpoint, config.max_size)
     inbox = Inbox(config, storage, ledger, on_activity)
     handlers = DropApp(config, inbox)
     tus = Tus(inbox, handlers.gate)

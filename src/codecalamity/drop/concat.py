@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import anyio.to_thread
 
 from codecalamity.drop.chunks import disk_error, parse_upload_id
-from codecalamity.drop.errors import BadRequest, Conflict, TooLarge
+from codecalamity.drop.errors import BadRequest, Conflict, TooLarge, Unavailable
 
 if TYPE_CHECKING:
     from codecalamity.drop.inbox import Inbox
@@ -105,12 +105,14 @@ async def join(inbox: Inbox, upload_id: str, parts: list[tuple[str, int]], name:
     if not inbox.ledger.tus_claim(part_ids):
         raise Conflict("a partial upload changed or is already being joined into another upload")
     try:
-        await anyio.to_thread.run_sync(inbox.storage.concatenate, upload_id, parts)
-    except OSError as err:
+        pieces = await anyio.to_thread.run_sync(inbox.storage.concatenate, upload_id, parts)
+    except (OSError, Unavailable) as err:
         for part_id in part_ids:
             inbox.ledger.set_state(part_id, "partial", expect="finishing")
+        if isinstance(err, Unavailable):
+            raise
         raise disk_error(err) from err
-    inbox.ledger.tus_join(upload_id, name, total, metadata, header(part_ids), part_ids)
+    inbox.ledger.tus_join(upload_id, name, total, metadata, header(part_ids), part_ids, pieces)
     for part_id in part_ids:
         inbox.storage.discard_partial(part_id)
     logger.info("joined %d partial uploads into %s (%d bytes)", len(parts), upload_id, total)

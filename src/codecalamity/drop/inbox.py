@@ -31,7 +31,7 @@ from codecalamity.drop.ledger import Upload
 from codecalamity.drop.ledger.sql import SqlLedger
 from codecalamity.drop.names import disk_name, display_name, numbered
 from codecalamity.drop.plumbing import ledger_error
-from codecalamity.drop.storage import ChunkWriter, Storage
+from codecalamity.drop.storage import ChunkWriter, Piece, Storage
 
 logger = logging.getLogger(__name__)
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
@@ -203,7 +203,8 @@ class Inbox:
         if not added:  # the same chunk, sent to two nodes at once, was recorded by the other one
             self.storage.discard_pieces(pieces)
         if count == sink.info.count:
-            return await self.finish(sink.info.upload_id)
+            # an upload of one chunk: the chunk's sha256 is the file's (no need to read it again)
+            return await self.finish(sink.info.upload_id, sha if sink.info.count == 1 else None)
         return self.status(sink.info.upload_id)
 
     async def finish(self, upload_id: str, known_sha: str | None = None) -> dict[str, Any]:
@@ -278,7 +279,7 @@ class Inbox:
         same = self.ledger.stored_as(sha, name)
         if same is not None and self.storage.exists(same, size):
             return same, "same"
-        blob = self.ledger.blob(sha)
+        blob = self.ledger.blob(sha) if self.storage.links_cheaply else None
         if blob is not None and self.storage.exists(blob[0], size):
             return self.storage.link(blob[0], name), "linked"
         return self.storage.place(partial_id, name), "placed"
@@ -402,10 +403,13 @@ class Inbox:
 
     def forget(self, upload: Upload) -> None:
         """Remove an upload: its partial bytes, its ledger rows, and its stored file when nobody else shares it."""
+        pieces = self.ledger.pieces(upload.id)
         self.ledger.delete(upload.id)
-        self._remove_bytes(upload)
+        self._remove_bytes(upload, pieces)
 
-    def _remove_bytes(self, upload: Upload) -> None:
+    def _remove_bytes(self, upload: Upload, pieces: list[Piece]) -> None:
+        # pieces: as recorded before the upload's rows went (an object store's joined parts lie elsewhere)
+        self.storage.discard_pieces(pieces)
         self.storage.discard_partial(upload.id)
         if upload.state != "done" or not upload.sha256:
             return
@@ -442,9 +446,10 @@ class Inbox:
 
     def _expire_one(self, upload: Upload) -> int:
         # sweepers of several nodes may see the same stale upload: only the one whose delete matched removes it
+        pieces = self.ledger.pieces(upload.id)
         if not self.ledger.delete_if_unchanged(upload):
             return 0
-        self._remove_bytes(upload)
+        self._remove_bytes(upload, pieces)
         return 1
 
 

@@ -33,7 +33,7 @@ from codecalamity.drop.plumbing import body_pieces
 
 if TYPE_CHECKING:
     from codecalamity.drop.inbox import Inbox
-    from codecalamity.drop.storage import ChunkWriter
+    from codecalamity.drop.storage import ChunkWriter, Piece
 
 logger = logging.getLogger(__name__)
 VERSION = "1.0.0"
@@ -310,7 +310,11 @@ class Tus:
                         sha.update(piece)
                     position += len(piece)
                     if checksum is None and position - committed >= self.inbox.storage.commit_every:
-                        committed = await self._commit(upload_id, committed, position, sha, writer)
+                        stored = await writer.checkpoint()
+                        if stored is not None:
+                            # the hash is of bytes up to position: it is worth keeping only at position
+                            at, pieces = stored
+                            committed = await self._advance(upload_id, committed, at, pieces, sha, at == position)
             except (ClientDisconnect, TimeoutError) as err:
                 # keep what arrived, unless a checksum said the bytes must be whole
                 if checksum is None and self.owners.owns(key, request) and position > committed:
@@ -337,10 +341,17 @@ class Tus:
         never recorded, are removed.
         """
         pieces = await writer.flush()
+        return await self._advance(upload_id, committed, position, pieces, sha, True)
+
+    async def _advance(
+        self, upload_id: str, committed: int, position: int, pieces: list[Piece], sha: Any, hashed: bool
+    ) -> int:
+        """Record stored bytes up to ``position`` (``hashed``: ``sha`` is their hash) if the offset is still
+        ``committed``; else this PATCH was superseded: its pieces go, and it stops."""
         if not self.inbox.ledger.tus_advance(upload_id, position, expect=committed, pieces=pieces):
             self.inbox.storage.discard_pieces(pieces)
             raise DropError(409, "superseded by a newer PATCH for this upload")
-        if sha is not None:
+        if sha is not None and hashed:
             self.running[upload_id] = (position, sha.copy())  # the request goes on hashing its own
             self.running.move_to_end(upload_id)
             while len(self.running) > RUNNING_MAX:

@@ -120,6 +120,23 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX IF NOT EXISTS uploads_sha256 ON uploads(sha256)
         """,
     ),
+    Migration(
+        5,
+        "assemblies: the multipart upload that each upload's bytes go into in an object store, and its key",
+        # No foreign key: the row is the object store's own bookkeeping, removed by the storage when it aborts or
+        # publishes the multipart upload (after the upload's row may be gone). key is UNIQUE: a key being
+        # assembled is reserved, so no other upload or copy can be published under it meanwhile.
+        """
+        CREATE TABLE assemblies (
+            upload_id TEXT PRIMARY KEY,
+            key       TEXT NOT NULL UNIQUE,
+            mpu       TEXT NOT NULL,
+            part_size {bigint} NOT NULL,
+            created   {real} NOT NULL
+        );
+        CREATE INDEX pieces_key ON pieces(key)
+        """,
+    ),
 )
 
 VERSIONS_TABLE = "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied {real} NOT NULL)"

@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from codecalamity.drop.ledger import Upload
+from codecalamity.drop.ledger.assemblies import AssemblyQueries
 from codecalamity.drop.ledger.migrations import MIGRATIONS, VERSIONS_TABLE, Dialect
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ class Db(Protocol):
     def execute(self, sql: str, args: Sequence[object] = ()) -> Cursor: ...
 
 
-class SqlLedger:
+class SqlLedger(AssemblyQueries):
     """The drop box's bookkeeping: uploads, chunks, tus offsets, object-store pieces and stored files.
 
     Subclasses provide :meth:`_tx` (a write transaction), :meth:`_read` (a consistent read),
@@ -415,8 +416,18 @@ class SqlLedger:
             return False
         return True
 
-    def tus_join(self, final_id: str, name: str, size: int, metadata: str, concat: str, part_ids: list[str]) -> None:
-        """Record a final upload whose bytes are all there (joined from ``part_ids``), and forget the parts."""
+    def tus_join(
+        self,
+        final_id: str,
+        name: str,
+        size: int,
+        metadata: str,
+        concat: str,
+        part_ids: list[str],
+        pieces: Sequence[Piece] = (),
+    ) -> None:
+        """Record a final upload whose bytes are all there (joined from ``part_ids``, held in ``pieces`` in an
+        object store), and forget the parts."""
         now = time.time()
         with self._tx() as db:
             db.execute(
@@ -427,6 +438,7 @@ class SqlLedger:
             db.execute('INSERT INTO tus (upload_id, "offset", metadata) VALUES (?, ?, ?)', (final_id, size, metadata))
             db.execute("INSERT INTO tus_ext (upload_id, concat, deferred) VALUES (?, ?, 0)", (final_id, concat))
             db.execute("INSERT INTO chunks (upload_id, idx, size, sha256) VALUES (?, 0, ?, '')", (final_id, size))
+            self._insert_pieces(db, final_id, pieces)
             for part_id in part_ids:
                 db.execute("DELETE FROM uploads WHERE id = ?", (part_id,))
 

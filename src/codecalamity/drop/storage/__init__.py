@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-# ``(start, size, key)``: bytes of an upload stored apart, as an object store keeps them.
+# ``(start, size, where)``: bytes of an upload stored apart, as an object store keeps them (``where`` is the
+# store's own reference: an object's key, or a part of the upload's multipart upload).
 Piece = tuple[int, int, str]
 
 
@@ -22,6 +23,13 @@ class ChunkWriter(Protocol):
 
     async def drain(self) -> None:
         """Wait while too much written data is still on its way to storage (back-pressure)."""
+
+    async def checkpoint(self) -> tuple[int, list[Piece]] | None:
+        """What is stored already, without storing anything more: ``(end, pieces)``, everything written from
+        the first write up to ``end`` being stored (the pieces since the last call), or None when nothing new is.
+
+        A long request commits its progress at checkpoints, so a killed node loses little of it.
+        """
 
     async def flush(self) -> list[Piece]:
         """Store everything written so far; return the pieces stored since the last flush.
@@ -44,6 +52,9 @@ class Storage(Protocol):
     arrives whole can then be published straight from its partial content, recorded in one ledger transaction."""
     commit_every: int
     """Bytes between progress commits of a long tus PATCH (what a killed node can lose of one request)."""
+    links_cheaply: bool
+    """True when :meth:`link` costs no copy of the content (a hard link); otherwise a duplicate upload is
+    published from its own bytes, which are stored already, rather than copied from the earlier one."""
 
     def prepare(self, upload_id: str, size: int) -> None:
         """Make room for an upload of ``size`` bytes (idempotent)."""
@@ -66,9 +77,14 @@ class Storage(Protocol):
         ``known`` is a hash computed while the bytes arrived in order; then the content is not read again.
         """
 
-    def concatenate(self, upload_id: str, parts: list[tuple[str, int]]) -> None:
+    def concatenate(self, upload_id: str, parts: list[tuple[str, int]]) -> list[Piece]:
         """Make the partial content of ``upload_id`` the complete partial contents ``(id, size)`` in order, flushed
-        to disk; the parts stay (idempotent: a second call after a crash starts again)."""
+        to disk; the parts stay (idempotent: a second call after a crash starts again).
+
+        Returns the pieces that hold the joined content, which the caller records for ``upload_id`` (an object
+        store joins by reference; a local disk copies and returns ``[]``). Discarding a part afterwards leaves
+        what a recorded piece of another upload refers to.
+        """
 
     def place(self, upload_id: str, name: str) -> str:
         """Publish the partial content under a new, unused name derived from ``name``; return its key."""

@@ -2,22 +2,24 @@
 
 How requests map onto S3 (the design, in short):
 
-* **Pieces while bytes arrive.** Each request streams into *pieces*: hidden staging objects under
-  ``PREFIX/.incoming/<upload id>/``, at most :attr:`S3Storage.piece_size` bytes each, written by PutObject in
-  a background thread while the request goes on (at most two pieces per request in memory, never the
-  upload, never the local disk). A Dropzone chunk's pieces are recorded in the ledger together with the
-  chunk, a tus PATCH's with the offset they advance; a piece that loses a race (the same chunk from two
-  nodes, a superseded PATCH) is never recorded and is deleted. So any node can take any request.
-* **Parts at the end.** When the upload is whole, its recorded pieces are read in order to check the size
-  and compute the sha256 (unless one node saw every byte in order and hashed them on the way). If the
-  content is new, one multipart upload turns the pieces into parts: a piece that is big enough on its own
-  (>= 5 MiB, S3's minimum part size) becomes a part by UploadPartCopy, server-side; runs of smaller pieces
-  (Dropzone's 1 MB chunks, short PATCHes) are composed into one part by streaming them through, block by
-  block. Parts are at least ``size / 10000`` bytes, so S3's 10,000-part limit holds.
-* **Atomic, unique publication.** CompleteMultipartUpload with ``If-None-Match: *`` on the chosen name: the
-  object appears whole or not at all, and never replaces another (a taken name moves on to ``name (1)``...).
-* **Expiry** deletes an upload's pieces, and :meth:`S3Storage.abandon` aborts multipart uploads that a dead
-  node left behind.
+* **One multipart upload per upload, at its final key.** The first bytes that fill a region of the upload (8 MiB,
+  or a Dropzone chunk of 5 MiB or more) start a multipart upload at the key the file will be published under,
+  reserved in the ledger (``assemblies``) so no other upload or copy takes it. Each region becomes its part as
+  soon as its bytes are in one request (see :mod:`codecalamity.drop.storage.s3_writer`): a tus PATCH streams
+  straight into parts, in a background thread while the request goes on. The part, or a staging object for
+  bytes that do not fill a region (``PREFIX/.incoming/<upload id>/``: a small Dropzone chunk, the start of a
+  PATCH resumed mid-region), is recorded in the ledger with the chunk or with the tus offset it advances; one
+  that loses a race (the same chunk from two nodes, a superseded PATCH) is never recorded. So any node can take
+  any request.
+* **Finishing.** The regions still made of staging objects are uploaded as parts (one object's range by
+  UploadPartCopy, server-side; several small ones streamed through, block by block), then
+  CompleteMultipartUpload with ``If-None-Match: *`` publishes the object whole or not at all, never over another.
+  The sha256 is the one a node computed while the bytes arrived in order (a tus upload sent in one go); else it
+  is computed while the staging objects are streamed into parts, or by reading the object once it is complete.
+* **Deduplication** by sha256 across all nodes in the ledger; an upload of content stored already under another
+  name is published from its own parts (object stores have no hard links: a copy would cost as much).
+* **Expiry** deletes an upload's staging objects and aborts its multipart upload; :meth:`S3Storage.abandon`
+  aborts multipart uploads a dead node left behind.
 
 Downloads stream from the store through the node, with Range (not a redirect to a presigned URL: the store
 stays private to the cluster, and the token check, file name and headers stay in one place).
@@ -25,13 +27,13 @@ stays private to the cluster, and the token check, file name and headers stay in
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import errno
 import hashlib
 import logging
 import os
 import secrets
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,18 +42,32 @@ from urllib.parse import urlsplit
 from codecalamity._errors import UsageError
 from codecalamity.drop.errors import Unavailable
 from codecalamity.drop.names import disk_name, numbered
+from codecalamity.drop.storage.s3_parts import (
+    MIN_PART,
+    READ_BLOCK,
+    Assembled,
+    assemble,
+    check_covered,
+    copy_object,
+    parse_ref,
+    part_size_for,
+)
+from codecalamity.drop.storage.s3_writer import Layout, PartWriter
 
 if TYPE_CHECKING:
+    from codecalamity.drop.ledger.assemblies import Assembly
     from codecalamity.drop.ledger.sql import SqlLedger
     from codecalamity.drop.storage import Piece
 
 logger = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
-MIN_PART = 5 * MIB
-MAX_PARTS = 10000
-READ_BLOCK = 1 * MIB
+MAX_CHUNK_PART = 64 * MIB
+# A Dropzone chunk of 5 MiB up to this size is one part on its own (larger ones are cut into 8 MiB parts).
 INCOMING = ".incoming"
+JOINED = "joined"
+# A tus partial upload (concatenation) is assembled at .incoming/<id>/joined, not under a name of its own.
+_GONE = ("NoSuchUpload", "404", "NotFound", "NoSuchKey")
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -62,97 +78,8 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     return parts.netloc, parts.path.strip("/")
 
 
-class _Pipe:
-    """A file-like view of several pieces read one after another (the body of a composed part)."""
-
-    def __init__(self, storage: S3Storage, keys: list[str]) -> None:
-        self._storage = storage
-        self._keys = keys
-        self._body: Any = None
-
-    def read(self, amt: int | None = -1) -> bytes:
-        want = READ_BLOCK if amt is None or amt < 0 else amt
-        while True:
-            if self._body is None:
-                if not self._keys:
-                    return b""
-                self._body = self._storage.call("get_object", Key=self._keys.pop(0))["Body"]
-            data = bytes(self._body.read(want))
-            if data:
-                return data
-            self._body.close()
-            self._body = None
-
-
-class _PieceWriter:
-    """One request's bytes, shipped as pieces by background PutObjects; recorded only when flushed."""
-
-    def __init__(self, storage: S3Storage, upload_id: str) -> None:
-        self._storage = storage
-        self._upload_id = upload_id
-        self._buf = bytearray()
-        self._start = -1
-        self._sent: list[tuple[concurrent.futures.Future[None], Piece]] = []
-
-    def write_at(self, offset: int, data: bytes) -> None:
-        if self._start < 0:
-            self._start = offset
-        elif offset != self._start + len(self._buf):
-            self._ship()
-            self._start = offset
-        self._buf += data
-        size = self._storage.piece_size
-        while len(self._buf) >= size:
-            self._ship(size)
-
-    def _ship(self, size: int | None = None) -> None:
-        n = len(self._buf) if size is None else size
-        if n == 0:
-            return
-        body = bytes(self._buf[:n])
-        del self._buf[:n]
-        key = self._storage.piece_key(self._upload_id, self._start)
-        future = self._storage.pool.submit(self._storage.put, key, body)
-        self._sent.append((future, (self._start, n, key)))
-        self._start += n
-
-    async def drain(self) -> None:
-        # at most one piece on its way while the next fills: two pieces of this request in memory at most
-        while len(pending := [f for f, _ in self._sent if not f.done()]) > 1:
-            await asyncio.wrap_future(pending[0])
-
-    async def flush(self) -> list[Piece]:
-        self._ship()
-        try:
-            for future, _ in self._sent:
-                await asyncio.wrap_future(future)
-        except BaseException:
-            self.close()
-            raise
-        pieces = [piece for _, piece in self._sent]
-        self._sent = []
-        return pieces
-
-    def close(self) -> None:
-        # whatever was not handed out by flush() is nobody's: delete it once its upload has ended
-        self._buf = bytearray()
-        for future, piece in self._sent:
-            future.add_done_callback(_Cleanup(self._storage, piece[2]))
-        self._sent = []
-
-
-class _Cleanup:
-    """Deletes a staging object once its upload has ended (whether or not it succeeded)."""
-
-    def __init__(self, storage: S3Storage, key: str) -> None:
-        self.storage = storage
-        self.key = key
-
-    def __call__(self, future: concurrent.futures.Future[None]) -> None:
-        try:
-            self.storage.pool.submit(self.storage.delete_quietly, self.key)
-        except RuntimeError:  # shutting down: the pool takes no more work
-            self.storage.delete_quietly(self.key)
+def _code(err: Exception) -> str:
+    return str(getattr(err, "response", {}).get("Error", {}).get("Code", ""))
 
 
 class S3Storage:
@@ -163,46 +90,55 @@ class S3Storage:
     url
         ``s3://BUCKET/PREFIX``.
     ledger
-        Where the pieces of each upload are recorded (shared by every node).
+        Where the parts and staging objects of each upload are recorded (shared by every node).
     endpoint
         The S3 endpoint URL; ``None`` means boto3's standard lookup (``AWS_ENDPOINT_URL``, the AWS config).
+    max_size
+        The largest upload (``--max-size``): an upload whose length is not known yet is cut for that size.
     """
 
     preallocates = True
     """Nothing to reserve: the object store's space is not this machine's disk."""
     piece_size = 8 * MIB
-    """Largest staging object; big enough to be a part on its own, small enough to keep two per request."""
+    """Staging objects of an upload that arrives whole in one request without a ledger row are this big."""
     commit_every = 8 * MIB
     writes_in_place = False
+    links_cheaply = False
 
-    def __init__(self, url: str, ledger: SqlLedger, endpoint: str | None = None) -> None:
+    def __init__(self, url: str, ledger: SqlLedger, endpoint: str | None = None, max_size: int = 1 << 40) -> None:
         import boto3
         from botocore.config import Config
 
         self.bucket, self.prefix = parse_s3_url(url)
         self.ledger = ledger
+        self.max_size = max_size
         self.client = boto3.client(
             "s3",
             endpoint_url=endpoint or os.environ.get("AWS_ENDPOINT_URL") or None,
             config=Config(
                 # Payloads go unsigned (UNSIGNED-PAYLOAD): a composed part streams from other objects and
-                # cannot be hashed before it is sent, and hashing every piece for the signature would cost a
+                # cannot be hashed before it is sent, and hashing every part for the signature would cost a
                 # sha256 pass per byte; the bytes are checked by the whole upload's sha256 before publishing.
                 s3={"addressing_style": "path", "payload_signing_enabled": False},
                 retries={"max_attempts": 2, "mode": "standard"},
                 connect_timeout=3,
-                read_timeout=60,
+                read_timeout=120,
                 max_pool_connections=32,
                 request_checksum_calculation="when_required",
                 response_checksum_validation="when_required",
             ),
         )
-        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="s3-piece")
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="s3-part")
+        self._assembled: dict[str, Assembled] = {}
+        self._lock = threading.Lock()
 
     # plumbing --------------------------------------------------------------------------------------------
 
-    def _key(self, name: str) -> str:
+    def full_key(self, name: str) -> str:
+        """The object key of ``name`` under the prefix."""
         return f"{self.prefix}/{name}" if self.prefix else name
+
+    _key = full_key
 
     def piece_key(self, upload_id: str, start: int) -> str:
         """A new staging object's key for bytes of ``upload_id`` from ``start`` (unique per attempt)."""
@@ -226,6 +162,19 @@ class S3Storage:
         """Store one staging object."""
         self.call("put_object", Key=key, Body=body, ContentLength=len(body))
 
+    def copy_part(self, key: str, mpu: str, number: int, source: tuple[str, int, int]) -> str:
+        """Part ``number`` of ``mpu`` copied server-side from bytes ``first``-``last`` of object ``source``."""
+        what, first, last = source
+        reply = self.call(
+            "upload_part_copy",
+            Key=key,
+            UploadId=mpu,
+            PartNumber=number,
+            CopySource={"Bucket": self.bucket, "Key": what},
+            CopySourceRange=f"bytes={first}-{last}",
+        )
+        return str(reply["CopyPartResult"]["ETag"])
+
     def delete_quietly(self, key: str) -> None:
         """Delete an object; a failure is logged (expiry will find the leftovers)."""
         from botocore.exceptions import ClientError
@@ -235,42 +184,146 @@ class S3Storage:
         except (Unavailable, ClientError) as err:
             logger.warning("could not delete %s: %s", key, err)
 
+    def cleanup(self, future: concurrent.futures.Future[str]) -> None:
+        """Delete a staging object that a writer stored but never handed out, once it is stored."""
+        if future.cancelled() or future.exception() is not None or parse_ref(key := future.result()) is not None:
+            return
+        try:
+            self.pool.submit(self.delete_quietly, key)
+        except RuntimeError:  # shutting down: the pool takes no more work
+            self.delete_quietly(key)
+
     def close(self) -> None:
         """Wait for background uploads, then release the thread pool."""
         self.pool.shutdown(wait=True)
 
+    # assemblies ------------------------------------------------------------------------------------------
+
+    def layout(self, upload_id: str) -> Layout:
+        """How ``upload_id`` is cut into parts (the same on every node: from its ledger row)."""
+        upload = self.ledger.get(upload_id)
+        if upload is None:  # bytes of a request not recorded yet (a plain upload): staging objects only
+            return Layout(self.piece_size, None, parts=False)
+        assembly = self.ledger.assembly(upload_id)
+        deferred = upload.chunk_count == 1 and self.ledger.tus_extras(upload_id)[1]
+        size = None if deferred else upload.size
+        if assembly is not None:
+            return Layout(assembly.part_size, size, parts=True)
+        if upload.chunk_count > 1 and MIN_PART <= upload.chunk_size <= MAX_CHUNK_PART:
+            return Layout(upload.chunk_size, size, parts=True)
+        return Layout(part_size_for(self.max_size if deferred else upload.size), size, parts=True)
+
+    def assembly_for(self, upload_id: str, part_size: int) -> Assembly:
+        """The multipart upload of ``upload_id``, started (at a reserved key) if it has none yet."""
+        found = self.ledger.assembly(upload_id)
+        if found is None:
+            upload = self.ledger.get(upload_id)
+            if upload is None:
+                raise OSError(errno.ENOENT, f"upload {upload_id} is gone")
+            joined = self.ledger.tus_extras(upload_id)[0] == "partial"
+            found = self._reserve(upload_id, None if joined else upload.name, part_size)
+        if found.part_size != part_size:
+            raise OSError(errno.EIO, f"upload {upload_id} is cut in parts of {found.part_size} bytes, not {part_size}")
+        return found
+
+    def _reserve(self, owner: str, name: str | None, part_size: int) -> Assembly:
+        """Start a multipart upload at a key derived from ``name`` that no file and no other assembly has (a tus
+        partial upload, ``name`` None, at its own hidden key); record it for ``owner``."""
+        if name is None:
+            candidates: Iterator[str] = iter([f"{INCOMING}/{owner}/{JOINED}"])
+        else:
+            base = disk_name(name)
+            candidates = (numbered(base, n) for n in range(10000))
+        for candidate in candidates:
+            if name is not None and (self.ledger.key_reserved(candidate) or self.exists(candidate, None)):
+                continue
+            mpu = str(self.call("create_multipart_upload", Key=self._key(candidate))["UploadId"])
+            found = self.ledger.add_assembly(owner, candidate, mpu, part_size)
+            if found is None or found.mpu != mpu:  # the key was taken meanwhile, or another node started first
+                self._abort_quietly(candidate, mpu)
+            if found is not None:
+                return found
+        raise OSError(errno.EEXIST, f"no free name for {name!r}")
+
+    def _complete(self, assembly: Assembly, parts: list[dict[str, Any]], size: int) -> None:
+        """Publish ``assembly``'s object from ``parts``: whole, and only where nothing is."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.call(
+                "complete_multipart_upload",
+                Key=self._key(assembly.key),
+                UploadId=assembly.mpu,
+                MultipartUpload={"Parts": parts},
+                IfNoneMatch="*",
+            )
+        except ClientError as err:
+            # completed already (a finish that a dead node or a lost reply interrupted): the reserved key is ours
+            if _code(err) in ("PreconditionFailed", "412", *_GONE) and self._completed(assembly, size):
+                return
+            raise OSError(errno.EIO, f"storing {assembly.key!r} failed: {err}") from err
+
+    def _completed(self, assembly: Assembly, size: int) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.call("list_parts", Key=self._key(assembly.key), UploadId=assembly.mpu, MaxParts=1)
+            return False  # still open: whatever is at the key is not this upload's
+        except ClientError as err:
+            if _code(err) not in _GONE:
+                raise
+        return self.exists(assembly.key, size)
+
+    def _assemble(self, upload_id: str, size: int, hash_it: bool) -> tuple[Assembly, Assembled]:
+        from botocore.exceptions import ClientError
+
+        pieces = self.ledger.pieces(upload_id)
+        check_covered(pieces, size, f"upload {upload_id}")
+        assembly = self.ledger.assembly(upload_id) or self.assembly_for(upload_id, self.layout(upload_id).part_size)
+        try:
+            return assembly, assemble(self, assembly, pieces, size, hash_it)
+        except ClientError as err:
+            if _code(err) in _GONE and self._completed(assembly, size):
+                return assembly, Assembled([], None, completed=True)
+            raise OSError(errno.EIO, f"assembling upload {upload_id} failed: {err}") from err
+
     # the Storage protocol --------------------------------------------------------------------------------
 
     def prepare(self, upload_id: str, size: int) -> None:
-        """Nothing to make: pieces are created as bytes arrive."""
+        """Nothing to make: the multipart upload starts with the first part."""
 
     def resize(self, upload_id: str, size: int) -> None:
         """Nothing reserved, nothing to resize (a deferred length only changes the ledger's size)."""
 
-    def concatenate(self, upload_id: str, parts: list[tuple[str, int]]) -> None:
-        """tus concatenation is not supported on object storage yet (the parts' pieces would be re-recorded
-        under the final upload, which the ledger creates only after this call)."""
-        raise OSError(errno.EOPNOTSUPP, "tus concatenation is not supported with object storage")
+    def writer(self, upload_id: str) -> PartWriter:
+        return PartWriter(self, upload_id)
+
+    def concatenate(self, upload_id: str, parts: list[tuple[str, int]]) -> list[Piece]:
+        """Complete each partial upload's own multipart upload (at its hidden key) and return those objects as
+        the pieces of the final upload, which copies them server-side when it is published."""
+        pieces: list[Piece] = []
+        offset = 0
+        for part_id, size in parts:
+            if size == 0:
+                continue
+            assembly, assembled = self._assemble(part_id, size, hash_it=False)
+            if not assembled.completed:
+                self._complete(assembly, assembled.parts, size)
+            pieces.append((offset, size, self._key(assembly.key)))
+            offset += size
+        return pieces
 
     def idle_partials(self, before: float) -> list[str]:
-        """Staging pieces always belong to a ledger row; orphans go with their upload (:meth:`discard_partial`)."""
+        """Staging objects always belong to a ledger row; orphans go with their upload (:meth:`discard_partial`)."""
         return []
 
-    def writer(self, upload_id: str) -> _PieceWriter:
-        return _PieceWriter(self, upload_id)
-
     def read_partial(self, upload_id: str, offset: int, size: int) -> bytes:
-        """Bytes of staging pieces a writer flushed under ``upload_id`` (recorded or not), from ``offset``."""
+        """Bytes of staging objects a writer flushed under ``upload_id`` (recorded or not), from ``offset``."""
         listed: list[tuple[int, int, str]] = []
-        token: dict[str, str] = {}
-        while True:
-            page = self.call("list_objects_v2", Prefix=self._key(f"{INCOMING}/{upload_id}/"), **token)
-            for item in page.get("Contents", []):
-                key = str(item["Key"])
-                listed.append((int(key.rsplit("/", 1)[1].split("-", 1)[0]), int(item["Size"]), key))
-            if not page.get("IsTruncated"):
-                break
-            token = {"ContinuationToken": page["NextContinuationToken"]}
+        for key, length in self._listing(self._key(f"{INCOMING}/{upload_id}/")):
+            begins = key.rsplit("/", 1)[1].split("-", 1)[0]
+            if begins.isdigit():
+                listed.append((int(begins), length, key))
         out = bytearray()
         for start, length, key in sorted(listed):
             at = offset + len(out)
@@ -287,103 +340,92 @@ class S3Storage:
         return bytes(out)
 
     def has_partial(self, upload_id: str) -> bool:
-        # the pieces are in the ledger and the store, which outlive any node
+        # the parts are in the ledger and the store, which outlive any node
         return True
 
-    def _pieces(self, upload_id: str, size: int) -> list[Piece]:
-        pieces = self.ledger.pieces(upload_id)
-        end = 0
-        for start, length, _ in pieces:
-            if start != end:
-                raise OSError(errno.EIO, f"upload {upload_id} has no bytes at {end}-{start}")
-            end += length
-        if end != size:
-            raise OSError(errno.EIO, f"upload {upload_id} has {end} bytes stored, expected {size}")
-        return pieces
-
     def digest(self, upload_id: str, size: int, known: str | None = None) -> str:
-        pieces = self._pieces(upload_id, size)
-        if known is not None:
-            return known
+        """Check every byte is stored and upload the regions that are not parts yet; the sha256 is ``known``,
+        or computed on the way, or read from the completed object."""
+        if size == 0:
+            check_covered(self.ledger.pieces(upload_id), 0, f"upload {upload_id}")
+            return known or hashlib.sha256().hexdigest()
+        assembly, assembled = self._assemble(upload_id, size, hash_it=known is None)
+        if known is None and assembled.sha is None:
+            if not assembled.completed:
+                self._complete(assembly, assembled.parts, size)
+                assembled.completed = True
+            assembled.sha = self._sha(self._key(assembly.key))
+        with self._lock:
+            self._assembled[upload_id] = assembled
+        return known or str(assembled.sha)
+
+    def _sha(self, key: str) -> str:
         sha = hashlib.sha256()
-        pipe = _Pipe(self, [key for _, _, key in pieces])
-        while block := pipe.read(READ_BLOCK):
-            sha.update(block)
+        body = self.call("get_object", Key=key)["Body"]
+        try:
+            while block := body.read(READ_BLOCK):
+                sha.update(block)
+        finally:
+            body.close()
         return sha.hexdigest()
 
     def place(self, upload_id: str, name: str) -> str:
         upload = self.ledger.get(upload_id)
         size = upload.size if upload is not None else 0
-        return self._unique(name, self._pieces(upload_id, size), size)
+        if size == 0:
+            return self._publish_empty(upload_id, name)
+        with self._lock:
+            assembled = self._assembled.pop(upload_id, None)
+        assembly = self.ledger.assembly(upload_id)
+        if assembled is None or assembly is None:
+            assembly, assembled = self._assemble(upload_id, size, hash_it=False)
+        if not assembled.completed:
+            self._complete(assembly, assembled.parts, size)
+        return assembly.key
 
-    def link(self, key: str, name: str) -> str:
-        """A server-side copy of ``key`` under a new, unused name (created only if absent: If-None-Match).
-
-        Object stores have no hard links: the content then takes its space twice.
-        """
-        size = int(self.call("head_object", Key=self._key(key))["ContentLength"])
-        return self._unique(name, [(0, size, self._key(key))] if size else [], size)
-
-    def _unique(self, name: str, pieces: list[Piece], size: int) -> str:
+    def _publish_empty(self, owner: str, name: str) -> str:
         from botocore.exceptions import ClientError
 
         base = disk_name(name)
         for n in range(10000):
             candidate = numbered(base, n)
-            if self.exists(candidate, None):
+            if self.ledger.key_reserved(candidate) or self.exists(candidate, None):
                 continue
             try:
-                self._publish(self._key(candidate), pieces, size)
+                self.call("put_object", Key=self._key(candidate), Body=b"", IfNoneMatch="*")
                 return candidate
             except ClientError as err:
-                if err.response.get("Error", {}).get("Code") not in ("PreconditionFailed", "412"):
+                if _code(err) not in ("PreconditionFailed", "412"):
                     raise OSError(errno.EIO, f"storing {name!r} failed: {err}") from err
         raise OSError(errno.EEXIST, f"no free name for {name!r}")
 
-    def _publish(self, key: str, pieces: list[Piece], size: int) -> None:
-        """Assemble ``pieces`` into the object ``key``, which must not exist yet (412 otherwise)."""
-        if not pieces:
-            self.call("put_object", Key=key, Body=b"", IfNoneMatch="*")
-            return
-        target = max(MIN_PART, -(-size // MAX_PARTS))
-        mpu = self.call("create_multipart_upload", Key=key)["UploadId"]
+    def link(self, key: str, name: str) -> str:
+        """A server-side copy of ``key`` under a new, unused name, part by part (UploadPartCopy: objects of any
+        size, where one CopyObject stops at 5 GiB). Object stores have no hard links: the content takes its
+        space twice."""
+        size = int(self.call("head_object", Key=self._key(key))["ContentLength"])
+        if size == 0:
+            return self._publish_empty(f"link:{secrets.token_hex(8)}", name)
+        assembly = self._reserve(f"link:{secrets.token_hex(8)}", name, part_size_for(size))
         try:
-            parts = []
-            for number, group in enumerate(_groups(pieces, target), 1):
-                if len(group) == 1:
-                    result = self.call(
-                        "upload_part_copy",
-                        Key=key,
-                        UploadId=mpu,
-                        PartNumber=number,
-                        CopySource={"Bucket": self.bucket, "Key": group[0][2]},
-                    )
-                    etag = result["CopyPartResult"]["ETag"]
-                else:
-                    body = _Pipe(self, [k for _, _, k in group])
-                    length = sum(n for _, n, _ in group)
-                    etag = self.call(
-                        "upload_part", Key=key, UploadId=mpu, PartNumber=number, Body=body, ContentLength=length
-                    )["ETag"]
-                parts.append({"PartNumber": number, "ETag": etag})
-            self.call(
-                "complete_multipart_upload",
-                Key=key,
-                UploadId=mpu,
-                MultipartUpload={"Parts": parts},
-                IfNoneMatch="*",
-            )
+            self._complete(assembly, copy_object(self, self._key(key), size, assembly), size)
         except BaseException:
-            self._abort_quietly(key, mpu)
+            self._abort_quietly(assembly.key, assembly.mpu)
             raise
+        finally:
+            self.ledger.drop_assembly(assembly.upload_id, assembly.mpu)
+        return assembly.key
 
-    def _abort_quietly(self, key: str, mpu: str) -> None:
+    def _abort_quietly(self, name: str, mpu: str, *, full: bool = False) -> None:
         from botocore.exceptions import ClientError
 
         try:
-            self.call("abort_multipart_upload", Key=key, UploadId=mpu)
-        except (Unavailable, ClientError) as err:
-            logger.warning("could not abort multipart upload of %s: %s", key, err)
+            self.call("abort_multipart_upload", Key=name if full else self._key(name), UploadId=mpu)
+        except ClientError as err:
+            if _code(err) not in _GONE:
+                logger.warning("could not abort multipart upload of %s: %s", name, err)
+        except Unavailable as err:
+            logger.warning("could not abort multipart upload of %s: %s", name, err)
 
     def exists(self, key: str, size: int | None) -> bool:
         from botocore.exceptions import ClientError
@@ -410,20 +452,40 @@ class S3Storage:
             body.close()
 
     def discard_partial(self, upload_id: str) -> None:
-        for key in self._listing(self._key(f"{INCOMING}/{upload_id}/")):
-            self.delete_quietly(key)
+        """Delete the upload's staging objects and abort its multipart upload (or, completed but not the file
+        the upload shows, delete its object); what another upload's recorded pieces refer to stays."""
+        with self._lock:
+            self._assembled.pop(upload_id, None)
+        recorded = [where for _, _, where in self.ledger.pieces(upload_id) if parse_ref(where) is None]
+        listed = [key for key, _ in self._listing(self._key(f"{INCOMING}/{upload_id}/"))]
+        assembly = self.ledger.assembly(upload_id)
+        for key in dict.fromkeys(recorded + listed):
+            if assembly is not None and key == self._key(assembly.key):
+                continue
+            if not self.ledger.referenced_elsewhere(key, upload_id):
+                self.delete_quietly(key)
+        if assembly is None:
+            return
+        self._abort_quietly(assembly.key, assembly.mpu)
+        upload = self.ledger.get(upload_id)
+        shown = upload is not None and upload.stored == assembly.key
+        if not shown and not self.ledger.referenced_elsewhere(self._key(assembly.key), upload_id):
+            self.delete_quietly(self._key(assembly.key))
+        self.ledger.drop_assembly(upload_id, assembly.mpu)
 
     def discard_pieces(self, pieces: list[Piece]) -> None:
-        """Delete staging objects that lost a race and were never recorded."""
-        for _, _, key in pieces:
-            self.delete_quietly(key)
+        """Delete staging objects that lost a race to be recorded (a part is overwritten by a retry or aborted
+        with its multipart upload)."""
+        for _, _, where in pieces:
+            if parse_ref(where) is None:
+                self.delete_quietly(where)
 
-    def _listing(self, prefix: str) -> Iterator[str]:
+    def _listing(self, prefix: str) -> Iterator[tuple[str, int]]:
         token: dict[str, str] = {}
         while True:
             page = self.call("list_objects_v2", Prefix=prefix, **token)
             for item in page.get("Contents", []):
-                yield str(item["Key"])
+                yield str(item["Key"]), int(item["Size"])
             if not page.get("IsTruncated"):
                 return
             token = {"ContinuationToken": page["NextContinuationToken"]}
@@ -435,25 +497,21 @@ class S3Storage:
         return 1 << 62  # the store's capacity is not ours to measure
 
     def abandon(self, before: float) -> int:
-        """Abort multipart uploads under the prefix started before ``before`` (a node died while publishing)."""
+        """Abort multipart uploads that a dead node left behind, started before ``before``: those of uploads that
+        are gone, and those the ledger never recorded (a node died between starting and recording one)."""
         aborted = 0
-        page = self.call("list_multipart_uploads", Prefix=self._key(""))
-        for item in page.get("Uploads", []):
-            if item["Initiated"].timestamp() < before:
-                self._abort_quietly(item["Key"], item["UploadId"])
-                aborted += 1
-        return aborted
-
-
-def _groups(pieces: list[Piece], target: int) -> Iterator[list[Piece]]:
-    """Consecutive pieces in groups of at least ``target`` bytes (the last may be smaller): one part each."""
-    group: list[Piece] = []
-    size = 0
-    for piece in pieces:
-        group.append(piece)
-        size += piece[1]
-        if size >= target:
-            yield group
-            group, size = [], 0
-    if group:
-        yield group
+        for assembly in self.ledger.orphan_assemblies(before):
+            self._abort_quietly(assembly.key, assembly.mpu)
+            self.ledger.drop_assembly(assembly.upload_id, assembly.mpu)
+            aborted += 1
+        known = self.ledger.assembly_ids()
+        marker: dict[str, str] = {}
+        while True:
+            page = self.call("list_multipart_uploads", Prefix=self._key(""), **marker)
+            for item in page.get("Uploads", []):
+                if item["UploadId"] not in known and item["Initiated"].timestamp() < before:
+                    self._abort_quietly(str(item["Key"]), str(item["UploadId"]), full=True)
+                    aborted += 1
+            if not page.get("IsTruncated"):
+                return aborted
+            marker = {"KeyMarker": page["NextKeyMarker"], "UploadIdMarker": page["NextUploadIdMarker"]}

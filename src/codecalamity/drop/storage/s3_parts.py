@@ -1,0 +1,153 @@
+"""How an upload's stored bytes become one object: the parts of its multipart upload, region by region.
+
+An upload is cut into regions of the part size of its assembly (``[k * size, (k + 1) * size)``, the last one
+shorter); region ``k`` is part ``k + 1``. A region is either a part already uploaded while the bytes arrived
+(nothing left to do), a range of one stored object (a server-side UploadPartCopy, never a CopyObject, so objects
+of any size can be copied), or bytes of several small objects (streamed through this process into one part).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import hashlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from codecalamity.drop.ledger.assemblies import Assembly
+    from codecalamity.drop.storage import Piece
+    from codecalamity.drop.storage.s3 import S3Storage
+
+MIB = 1024 * 1024
+MIN_PART = 5 * MIB
+MAX_PARTS = 10000
+BASE_PART = 8 * MIB
+READ_BLOCK = 1 * MIB
+PART = "#"
+
+
+def part_size_for(size: int) -> int:
+    """The part size for ``size`` bytes: 8 MiB, doubled until the parts fit S3's limit of 10,000."""
+    part = BASE_PART
+    while part * MAX_PARTS < size:
+        part *= 2
+    return part
+
+
+def part_ref(number: int, etag: str) -> str:
+    """Where bytes are when they were uploaded as part ``number`` of the upload's multipart upload."""
+    return f"{PART}{number}:{etag}"
+
+
+def parse_ref(where: str) -> tuple[int, str] | None:
+    """``(number, etag)`` of a part reference, or None for an object's key."""
+    if not where.startswith(PART):
+        return None
+    number, _, etag = where[1:].partition(":")
+    return int(number), etag
+
+
+@dataclasses.dataclass
+class Assembled:
+    """The parts of a multipart upload, ready to complete; its sha256 when it was read on the way."""
+
+    parts: list[dict[str, Any]]
+    sha: str | None = None
+    completed: bool = False
+
+
+class Pipe:
+    """A file-like view of ranges of stored objects read one after another (the body of a composed part),
+    hashing what it reads when given a hash."""
+
+    def __init__(self, storage: S3Storage, ranges: list[tuple[str, int, int]], sha: Any = None) -> None:
+        self._storage = storage
+        self._ranges = list(ranges)
+        self._body: Any = None
+        self._sha = sha
+
+    def read(self, amt: int | None = -1) -> bytes:
+        want = READ_BLOCK if amt is None or amt < 0 else amt
+        while True:
+            if self._body is None:
+                if not self._ranges:
+                    return b""
+                key, first, last = self._ranges.pop(0)
+                self._body = self._storage.call("get_object", Key=key, Range=f"bytes={first}-{last}")["Body"]
+            data = bytes(self._body.read(want))
+            if data:
+                if self._sha is not None:
+                    self._sha.update(data)
+                return data
+            self._body.close()
+            self._body = None
+
+
+def check_covered(pieces: list[Piece], size: int, what: str) -> None:
+    """Raise OSError unless ``pieces`` hold bytes 0 to ``size`` exactly, each once."""
+    end = 0
+    for start, length, _ in pieces:
+        if start != end:
+            raise OSError(errno.EIO, f"{what} has no bytes at {end}-{start}")
+        end += length
+    if end != size:
+        raise OSError(errno.EIO, f"{what} has {end} bytes stored, expected {size}")
+
+
+def assemble(storage: S3Storage, assembly: Assembly, pieces: list[Piece], size: int, hash_it: bool) -> Assembled:
+    """Upload every region that is not a part yet; with ``hash_it``, the sha256 too while every region so far was
+    read in order (a region already uploaded as a part cannot be read before the object is complete)."""
+    check_covered(pieces, size, f"upload {assembly.upload_id}")
+    key = storage.full_key(assembly.key)
+    sha = hashlib.sha256() if hash_it else None
+    parts: list[dict[str, Any]] = []
+    first = 0
+    step = assembly.part_size
+    for number, start in enumerate(range(0, size, step), 1):
+        stop = min(start + step, size)
+        while pieces[first][0] + pieces[first][1] <= start:
+            first += 1
+        sources = []
+        for piece in pieces[first:]:
+            if piece[0] >= stop:
+                break
+            sources.append(piece)
+        ref = parse_ref(sources[0][2])
+        if ref is not None:
+            if sources[0][:2] != (start, stop - start) or ref[0] != number:
+                raise OSError(errno.EIO, f"upload {assembly.upload_id}: part {ref[0]} does not line up")
+            parts.append({"PartNumber": number, "ETag": ref[1]})
+            sha = None
+            continue
+        if any(parse_ref(where) is not None for _, _, where in sources):
+            raise OSError(errno.EIO, f"upload {assembly.upload_id}: part {number} mixes parts and objects")
+        ranges = [(where, max(start, at) - at, min(stop, at + length) - at - 1) for at, length, where in sources]
+        if len(ranges) == 1:
+            etag = storage.copy_part(key, assembly.mpu, number, ranges[0])
+            if sha is not None:
+                pipe = Pipe(storage, ranges, sha)
+                while pipe.read(READ_BLOCK):
+                    pass
+        else:
+            body = Pipe(storage, ranges, sha)
+            etag = storage.call(
+                "upload_part",
+                Key=key,
+                UploadId=assembly.mpu,
+                PartNumber=number,
+                Body=body,
+                ContentLength=stop - start,
+            )["ETag"]
+        parts.append({"PartNumber": number, "ETag": etag})
+    return Assembled(parts, None if sha is None else sha.hexdigest())
+
+
+def copy_object(storage: S3Storage, source: str, size: int, assembly: Assembly) -> list[dict[str, Any]]:
+    """The parts that copy the whole object ``source`` (a full key) into ``assembly``, server-side."""
+    key = storage.full_key(assembly.key)
+    parts = []
+    for number, start in enumerate(range(0, size, assembly.part_size), 1):
+        stop = min(start + assembly.part_size, size)
+        etag = storage.copy_part(key, assembly.mpu, number, (source, start, stop - 1))
+        parts.append({"PartNumber": number, "ETag": etag})
+    return parts

@@ -1,0 +1,157 @@
+"""One request's bytes on their way to S3: parts of the upload's multipart upload where they can be, staging
+objects where they cannot.
+
+Bytes that fill a whole region of the upload (see :mod:`codecalamity.drop.storage.s3_parts`) are uploaded as
+that region's part straight away, in a background thread while the request goes on; so are the bytes of the last
+region once they reach the upload's end. Bytes before the first region boundary of a request (a tus PATCH that
+resumes mid-region, a small Dropzone chunk) become a staging object, joined into its region's part when the
+upload finishes. At most two parts of a request are in memory, never the upload, never the local disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import errno
+import threading
+from typing import TYPE_CHECKING
+
+from codecalamity.drop.storage.s3_parts import part_ref
+
+if TYPE_CHECKING:
+    from codecalamity.drop.ledger.assemblies import Assembly
+    from codecalamity.drop.storage import Piece
+    from codecalamity.drop.storage.s3 import S3Storage
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """How an upload is cut: its part size, its size (None while unknown) and whether it takes parts at all."""
+
+    part_size: int
+    size: int | None
+    parts: bool
+
+
+class PartWriter:
+    """Ships one request's bytes as parts or staging objects; hands out where they went when they are stored."""
+
+    def __init__(self, storage: S3Storage, upload_id: str) -> None:
+        self._storage = storage
+        self._upload_id = upload_id
+        self._layout: Layout | None = None
+        self._assembly: Assembly | None = None
+        self._lock = threading.Lock()
+        self._buf = bytearray()
+        self._start = -1
+        self._sent: list[tuple[concurrent.futures.Future[str], int, int]] = []
+
+    def write_at(self, offset: int, data: bytes) -> None:
+        if self._start < 0:
+            self._start = offset
+        elif offset != self._start + len(self._buf):
+            self._ship(len(self._buf), part=False)
+            self._start = offset
+        self._buf += data
+        self._ship_ready()
+
+    def _get_layout(self) -> Layout:
+        if self._layout is None:
+            self._layout = self._storage.layout(self._upload_id)
+        return self._layout
+
+    def _ship_ready(self) -> None:
+        layout = self._get_layout()
+        step = layout.part_size
+        while self._buf:
+            start, end = self._start, self._start + len(self._buf)
+            if start % step:  # up to the next region boundary: a staging object
+                boundary = start - start % step + step
+                if end < boundary:
+                    return
+                self._ship(boundary - start, part=False)
+                continue
+            stop = start + step if layout.size is None else min(start + step, layout.size)
+            if end < stop or stop == start:
+                return
+            self._ship(stop - start, part=layout.parts)
+
+    def _ship(self, n: int, *, part: bool) -> None:
+        if n == 0:
+            return
+        body = bytes(self._buf[:n])
+        del self._buf[:n]
+        start = self._start
+        self._start += n
+        pool = self._storage.pool
+        if part:
+            number = start // self._get_layout().part_size + 1
+            future = pool.submit(self._put_part, number, body)
+        else:
+            future = pool.submit(self._put_piece, self._storage.piece_key(self._upload_id, start), body)
+        self._sent.append((future, start, n))
+
+    def _put_piece(self, key: str, body: bytes) -> str:
+        self._storage.put(key, body)
+        return key
+
+    def _put_part(self, number: int, body: bytes) -> str:
+        from botocore.exceptions import ClientError
+
+        with self._lock:
+            if self._assembly is None:
+                self._assembly = self._storage.assembly_for(self._upload_id, self._get_layout().part_size)
+            assembly = self._assembly
+        try:
+            reply = self._storage.call(
+                "upload_part",
+                Key=self._storage.full_key(assembly.key),
+                UploadId=assembly.mpu,
+                PartNumber=number,
+                Body=body,
+                ContentLength=len(body),
+            )
+        except ClientError as err:  # the multipart upload is gone (expired, or finished by a retry)
+            raise OSError(errno.EIO, f"storing part {number} failed: {err}") from err
+        return part_ref(number, str(reply["ETag"]))
+
+    async def drain(self) -> None:
+        # at most one part on its way while the next fills: two parts of this request in memory at most
+        while len(pending := [f for f, _, _ in self._sent if not f.done()]) > 1:
+            await asyncio.wrap_future(pending[0])
+
+    async def checkpoint(self) -> tuple[int, list[Piece]] | None:
+        done: list[Piece] = []
+        try:
+            while self._sent and self._sent[0][0].done():
+                future, start, n = self._sent[0]
+                done.append((start, n, future.result()))
+                self._sent.pop(0)
+        except BaseException:
+            self._storage.discard_pieces(done)
+            self.close()
+            raise
+        if not done:
+            return None
+        return done[-1][0] + done[-1][1], done
+
+    async def flush(self) -> list[Piece]:
+        self._ship(len(self._buf), part=False)
+        try:
+            for future, _, _ in self._sent:
+                await asyncio.wrap_future(future)
+        except BaseException:
+            self.close()
+            raise
+        pieces = [(start, n, future.result()) for future, start, n in self._sent]
+        self._sent = []
+        return pieces
+
+    def close(self) -> None:
+        # whatever was not handed out is nobody's: staging objects are deleted once stored (a part is left to
+        # the multipart upload, which a retry overwrites and expiry aborts)
+        self._buf = bytearray()
+        for future, _, _ in self._sent:
+            future.add_done_callback(self._storage.cleanup)
+        self._sent = []

@@ -1,6 +1,10 @@
 """The PostgreSQL ledger, shared by every node of a cluster (``--ledger postgresql://...``, psycopg 3).
 
-Connections come from a small pool (autocommit; a transaction per method). Cross-process exclusion uses
+Connections come from a small pool (autocommit; a transaction per method), with ``synchronous_commit = off``:
+the durability of the embedded SQLite ledger (WAL, ``synchronous=NORMAL``): a commit survives the node that made
+it; a crash of the database server itself may lose its last fraction of a second, never its consistency (every
+step is redone from what the store and the ledger hold). It saves a WAL flush per commit, and a node's event
+loop waits for every commit. Cross-process exclusion uses
 the database's own means: row locks and compare-and-set updates in :class:`SqlLedger`'s queries, a
 transaction-level advisory lock around migrations, and session-level advisory locks for :meth:`claim`,
 which the server releases by itself when a node dies, so another node can take over its work.
@@ -25,6 +29,7 @@ from codecalamity.drop.ledger.sql import Cursor, Db, SqlLedger
 logger = logging.getLogger(__name__)
 
 MIGRATION_LOCK = 0x63616C616D697479  # "calamity": one advisory lock key for schema changes
+SESSION_OPTIONS = "-c synchronous_commit=off"
 
 
 class _Db:
@@ -56,7 +61,9 @@ class PostgresLedger(SqlLedger):
 
     def _connect(self) -> psycopg.Connection[Any]:
         try:
-            return psycopg.connect(self.url, autocommit=True, row_factory=dict_row, connect_timeout=5)
+            return psycopg.connect(
+                self.url, autocommit=True, row_factory=dict_row, connect_timeout=5, options=SESSION_OPTIONS
+            )
         except psycopg.OperationalError as err:
             raise LedgerUnavailable(f"the ledger database is unavailable: {_first_line(err)}") from err
 

@@ -314,8 +314,19 @@ class S3Storage:
         return pieces
 
     def idle_partials(self, before: float) -> list[str]:
-        """Staging objects always belong to a ledger row; orphans go with their upload (:meth:`discard_partial`)."""
-        return []
+        """Upload ids with staging objects, none written since ``before`` (the sweeper removes those of uploads
+        that have no ledger row: a node died while a plain upload streamed, or before recording one)."""
+        newest: dict[str, float] = {}
+        token: dict[str, str] = {}
+        while True:
+            page = self.call("list_objects_v2", Prefix=self._key(f"{INCOMING}/"), **token)
+            for item in page.get("Contents", []):
+                upload_id = str(item["Key"]).rsplit("/", 2)[-2]
+                newest[upload_id] = max(newest.get(upload_id, 0.0), item["LastModified"].timestamp())
+            if not page.get("IsTruncated"):
+                break
+            token = {"ContinuationToken": page["NextContinuationToken"]}
+        return [upload_id for upload_id, when in newest.items() if when < before]
 
     def read_partial(self, upload_id: str, offset: int, size: int) -> bytes:
         """Bytes of staging objects a writer flushed under ``upload_id`` (recorded or not), from ``offset``."""
@@ -456,8 +467,12 @@ class S3Storage:
         the upload shows, delete its object); what another upload's recorded pieces refer to stays."""
         with self._lock:
             self._assembled.pop(upload_id, None)
+        upload = self.ledger.get(upload_id)
+        done = upload is not None and upload.state == "done"
         recorded = [where for _, _, where in self.ledger.pieces(upload_id) if parse_ref(where) is None]
-        listed = [key for key, _ in self._listing(self._key(f"{INCOMING}/{upload_id}/"))]
+        # a finished upload's staging objects are the recorded ones (a request that failed deleted its own; what
+        # a dead node left, abandon() finds); one that goes unfinished may have others
+        listed = [] if done else [key for key, _ in self._listing(self._key(f"{INCOMING}/{upload_id}/"))]
         assembly = self.ledger.assembly(upload_id)
         for key in dict.fromkeys(recorded + listed):
             if assembly is not None and key == self._key(assembly.key):
@@ -466,11 +481,11 @@ class S3Storage:
                 self.delete_quietly(key)
         if assembly is None:
             return
-        self._abort_quietly(assembly.key, assembly.mpu)
-        upload = self.ledger.get(upload_id)
         shown = upload is not None and upload.stored == assembly.key
-        if not shown and not self.ledger.referenced_elsewhere(self._key(assembly.key), upload_id):
-            self.delete_quietly(self._key(assembly.key))
+        if not shown:  # (a shown one was completed: nothing to abort)
+            self._abort_quietly(assembly.key, assembly.mpu)
+            if not self.ledger.referenced_elsewhere(self._key(assembly.key), upload_id):
+                self.delete_quietly(self._key(assembly.key))
         self.ledger.drop_assembly(upload_id, assembly.mpu)
 
     def discard_pieces(self, pieces: list[Piece]) -> None:

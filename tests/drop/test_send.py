@@ -8,13 +8,19 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import psycopg
+import pytest
 
-from .conftest import Server
+from codecalamity.drop import send
+from codecalamity.drop.services import s3_client
+
+from .conftest import S3Place, Server
 
 CALAMITY = [sys.executable, "-m", "codecalamity"]
 
@@ -146,3 +152,47 @@ def test_resumes_an_interrupted_multi_stream_send(server: Server, tmp_path: Path
     assert server.stored_files() == {"parts.bin": data}
     assert _joined_parts(server) == [3]
     assert "parts " not in state.read_text()
+
+
+def test_a_slow_finish_is_waited_for_not_reported_as_a_mismatch(
+    serve: Callable[..., Server],
+    tmp_path: Path,
+    pg_url: str,
+    s3_url: str,
+    s3_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server takes longer to store the file than the client waits for the last PATCH's reply: the client
+    asks until the file is stored (the reply to the PATCH never comes in time)."""
+    server = serve("--storage", s3_url, "--ledger", pg_url, env=s3_env)
+    data = os.urandom(9 * 1024 * 1024)  # over the single-request size: created, then one PATCH
+    path = tmp_path / "slow-finish.bin"
+    path.write_bytes(data)
+    sha = hashlib.sha256(data).hexdigest()
+    monkeypatch.setattr(send, "FINISH_READ", 1.0)
+    asking = threading.Event()
+
+    class Watched(send.Sender):
+        def _stored(self, url: str) -> httpx.Response:
+            asking.set()
+            return super()._stored(url)
+
+    with psycopg.connect(pg_url) as conn:
+        # the finish stops where it records the new content, until this transaction ends
+        conn.execute("INSERT INTO blobs (sha256, path, size, created) VALUES (%s, 'held', %s, 0)", (sha, len(data)))
+        sender = Watched(server.url, None, send.ResumeState(tmp_path / "state.json"))
+        results: list[send.Sent] = []
+        thread = threading.Thread(target=lambda: results.append(sender.send(path, lambda n: None)))
+        thread.start()
+        deadline = time.monotonic() + 60
+        while not asking.is_set():  # the PATCH's reply did not come within FINISH_READ
+            assert time.monotonic() < deadline and thread.is_alive()
+            time.sleep(0.05)
+        conn.rollback()
+    thread.join(60)
+    sender.close()
+    (result,) = results
+    assert result.ok, result.error
+    assert result.sha256 == sha
+    bucket, _, prefix = s3_url.removeprefix("s3://").partition("/")
+    assert S3Place(s3_client(s3_env["AWS_ENDPOINT_URL"]), bucket, prefix).files() == {"slow-finish.bin": data}

@@ -28,11 +28,17 @@ BLOCK = 1024 * 1024
 SMALL = 8 * 1024 * 1024
 # Files up to this size are sent in the creating request itself.
 TUS = {"Tus-Resumable": "1.0.0"}
+OFFSET_STREAM = "application/offset+octet-stream"
 RETRIES = 5
 PARTS = "parts"
 # How a file sent over several streams is remembered for resuming: "parts <url> <url> ..."
 PARTS_MIN = 64 * 1024 * 1024
 # Files smaller than this go over one stream even with --streams: a part's request costs more than it saves.
+FINISH_READ = 300.0
+# Seconds to wait for the reply to the request that completes a file: the server checks and stores the file
+# before it answers (a big file on a busy object store takes a while).
+FINISH_WAIT = 1800.0
+# Seconds to keep asking a server that has every byte of a file until it reports the file stored.
 
 
 class SendError(CalamityError):
@@ -165,6 +171,7 @@ class Sender:
         self.limit = RateLimit(limit)
         auth = httpx.BasicAuth("calamity", password) if password else None
         self.client = httpx.Client(auth=auth, timeout=httpx.Timeout(60.0, connect=10.0), http2=False)
+        self._finish_timeout = httpx.Timeout(60.0, connect=10.0, read=FINISH_READ)
 
     def close(self) -> None:
         self.client.close()
@@ -246,6 +253,7 @@ class Sender:
                 "Upload-Concat": "final;" + " ".join(httpx.URL(url).path for url in urls),
                 "Upload-Metadata": _metadata(path),
             },
+            timeout=self._finish_timeout,
         )
         self._check(response, 201)
         self.state.put(key, None)
@@ -257,7 +265,7 @@ class Sender:
         """Send bytes ``start + offset`` to ``start + size`` of the file into one partial upload, resuming."""
         for attempt in range(RETRIES + 1):
             try:
-                self._patch(url, path, offset, size, None, progress, start=start)
+                self._patch(url, path, offset, size, None, progress, start=start, whole=False)
                 return
             except (httpx.TransportError, SendError) as err:
                 offset = self._after_failure(url, offset, attempt, err, progress, "a part of this upload")
@@ -281,8 +289,10 @@ class Sender:
 
     def _verified(self, path: Path, response: httpx.Response, local: str, resumed_at: int) -> Sent:
         remote = response.headers.get("upload-sha256", "")
+        if not remote:
+            raise SendError(f"the server did not report the file stored (HTTP {response.status_code})")
         if remote != local:
-            raise SendError(f"sha256 mismatch: sent {local}, server stored {remote or 'nothing'}")
+            raise SendError(f"sha256 mismatch: sent {local}, the server stored {remote}")
         download = response.headers.get("upload-download", "")
         return Sent(path, True, local, resumed_at, self.server.rstrip("/") + download if download else "")
 
@@ -310,9 +320,12 @@ class Sender:
         sha: Any,
         progress: Callable[[int], None],
         start: int = 0,
+        whole: bool = True,
     ) -> httpx.Response:
+        """PATCH bytes ``start + offset`` to ``start + size`` of the file; ``whole``: the upload is the file, and
+        the reply says it is stored (a part of a file sent over several streams is joined later)."""
         if offset == size:
-            return self.client.head(url, headers=TUS)
+            return self._stored(url) if whole else self.client.head(url, headers=TUS)
         response = self.client.patch(
             url,
             content=_blocks(path, start + offset, sha, progress, self.limit, start + size),
@@ -322,11 +335,49 @@ class Sender:
                 "Content-Type": "application/offset+octet-stream",
                 "Content-Length": str(size - offset),
             },
+            timeout=self._finish_timeout,
         )
         if response.status_code >= 500 or response.status_code in (408, 409):
             raise SendError(f"server said {response.status_code}: {response.text.strip()}")
         self._check(response, 204)
         return response
+
+    def _stored(self, url: str) -> httpx.Response:
+        """Every byte of the upload is on the server: wait until it reports the file stored.
+
+        The reply to the last PATCH may have been lost or come too late, the server may still be checking and
+        storing the file (409), or have failed to for now (503: a service it needs is down; asked again after
+        its Retry-After). An empty PATCH at the end makes a server that is not finishing the upload finish it.
+        """
+        deadline = time.monotonic() + FINISH_WAIT
+        while True:
+            head = self.client.head(url, headers=TUS)
+            self._check(head, 200)
+            if head.headers.get("upload-sha256"):
+                return head
+            try:
+                response = self.client.patch(
+                    url,
+                    content=b"",
+                    headers={**TUS, "Upload-Offset": head.headers["upload-offset"], "Content-Type": OFFSET_STREAM},
+                    timeout=self._finish_timeout,
+                )
+            except httpx.TimeoutException as err:  # still finishing (this request too): ask again
+                response = httpx.Response(409, text=f"no reply ({type(err).__name__})")
+            if response.status_code == 204 and response.headers.get("upload-sha256"):
+                return response
+            said = f"{response.status_code} {response.text.strip()[:200]}"
+            if response.status_code == 503:
+                wait = float(response.headers.get("retry-after", "2") or 2)
+            elif response.status_code == 409:  # finishing in another request
+                wait = 1.0
+            else:
+                raise SendError(f"the server has every byte but could not store the file: it said {said}")
+            if time.monotonic() + wait > deadline:
+                raise SendError(
+                    f"the server has every byte but did not store the file within {FINISH_WAIT:.0f} s (last: {said})"
+                )
+            time.sleep(wait)
 
     @staticmethod
     def _check(response: httpx.Response, expected: int) -> None:

@@ -263,7 +263,12 @@ class Tus:
         if int(raw_offset) != offset:
             raise DropError(409, f"Upload-Offset {raw_offset} does not match the server's {offset}")
         if upload.state != "partial":
-            raise DropError(409 if offset == upload.size else 410, f"upload is {upload.state}")
+            # 409 while finishing or when done (all bytes are here); 410 when it failed or is gone for good
+            gone = offset != upload.size or upload.state == "failed"
+            raise DropError(
+                410 if gone else 409,
+                f"upload is {upload.state}" + (f": {upload.error}" if gone and upload.error else ""),
+            )
         size: int | None = upload.size
         raw_length = request.headers.get("upload-length")
         if deferred and raw_length is not None:  # creation-defer-length: the length, at last

@@ -279,3 +279,30 @@ def test_every_node_sweeping_at_once_removes_each_upload_once(
     assert cluster.rows("SELECT COUNT(*) FROM uploads WHERE id = ANY(%s)", abandoned) == [(0,)]
     for uid in abandoned:
         assert not [k for k in cluster.objects() if k.startswith(f".incoming/{uid}")]
+
+
+def test_a_copy_under_another_name_is_made_of_part_copies(
+    seaweedfs: Service, pg_url: str, s3_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An object store has no hard links: a copy is made server-side, part by part (UploadPartCopy), so an
+    object over CopyObject's 5 GiB limit is copied too (here 17 MiB in 8 MiB parts)."""
+    for key, value in s3_env.items():
+        monkeypatch.setenv(key, value)
+    prefix = f"copy-{uuid.uuid4().hex[:8]}"
+    data = _data(17 * MIB, 6)
+    client: Any = services.s3_client(seaweedfs.url)
+    client.put_object(Bucket=services.S3_BUCKET, Key=f"{prefix}/orig.bin", Body=data)
+    ledger = PostgresLedger(pg_url)
+    storage = S3Storage(f"s3://{services.S3_BUCKET}/{prefix}", ledger, seaweedfs.url)
+    try:
+        assert storage.link("orig.bin", "copy.bin") == "copy.bin"
+        assert storage.link("orig.bin", "copy.bin") == "copy (1).bin"  # never over another file
+    finally:
+        storage.close()
+        ledger.close()
+    for name in ("copy.bin", "copy (1).bin"):
+        got = client.get_object(Bucket=services.S3_BUCKET, Key=f"{prefix}/{name}")
+        assert got["Body"].read() == data
+        assert got["ETag"].strip('"').endswith("-3")  # three parts
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM assemblies").fetchone() == (0,)  # no name left reserved

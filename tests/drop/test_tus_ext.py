@@ -98,6 +98,24 @@ def test_parts_join_into_one_final_upload_with_the_whole_files_sha256(server: Se
     assert len(server.stored_files()) == 1
 
 
+@pytest.mark.parametrize("backend", ["s3"])
+def test_parts_join_on_object_storage_by_server_side_copies(server: Server) -> None:
+    mib = 1024 * 1024
+    data = _data(16 * mib + 12345, seed=9)
+    # a part of more than one 8 MiB region, an empty one, a small one, and one the final's regions straddle
+    cuts = [0, 9 * mib + 1, 9 * mib + 1, 9 * mib + 300_001, len(data)]
+    paths = [_part(server, data[a:b]) for a, b in zip(cuts, cuts[1:], strict=False)]
+    final = _final(server, paths, **{"Upload-Metadata": _meta("joined.bin")})
+    assert final.status_code == 201, final.text
+    assert final.headers["upload-sha256"] == hashlib.sha256(data).hexdigest()
+    assert server.stored_files() == {"joined.bin": data}
+    assert httpx.get(server.origin + final.headers["upload-download"]).content == data
+    assert server.s3 is not None
+    assert server.s3.pieces() == []  # the parts' objects went once the final upload was stored
+    prefix = server.s3.prefix + "/"
+    assert server.s3.client.list_multipart_uploads(Bucket=server.s3.bucket, Prefix=prefix).get("Uploads", []) == []
+
+
 def test_a_final_upload_takes_its_name_from_the_first_part_when_it_has_none(server: Server) -> None:
     created = httpx.post(
         server.url + "files/",

@@ -191,9 +191,20 @@ def start_postgres(data: Path, port: int | None = None, *, durable: bool = True)
         cmd += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
     proc = _spawn(cmd, log, user=user)
     url = f"postgresql://{PG_USER}@127.0.0.1:{port}/postgres"
-    wait_until(lambda: _port_open(port), proc, "PostgreSQL", log, 60)
+    wait_until(lambda: _pg_ready(url), proc, "PostgreSQL", log, 60)
     # SIGINT is PostgreSQL's fast shutdown (SIGTERM would wait for every client to disconnect)
     return Service("postgresql", proc, url, log, port, stop_signal=signal.SIGINT)
+
+
+def _pg_ready(url: str) -> bool:
+    """Whether PostgreSQL takes connections (its port opens before it has finished starting up)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=2):
+            return True
+    except psycopg.OperationalError:
+        return False
 
 
 def _check_reachable(path: Path) -> None:

@@ -41,16 +41,22 @@ from urllib.parse import urlsplit
 
 from codecalamity._errors import UsageError
 from codecalamity.drop.errors import Unavailable
-from codecalamity.drop.names import disk_name, numbered
 from codecalamity.drop.storage.s3_parts import (
+    GONE,
+    INCOMING,
     MIN_PART,
     READ_BLOCK,
     Assembled,
     assemble,
     check_covered,
+    complete,
+    completed,
     copy_object,
+    error_code,
     parse_ref,
     part_size_for,
+    publish_empty,
+    reserve,
 )
 from codecalamity.drop.storage.s3_writer import Layout, PartWriter
 
@@ -64,10 +70,6 @@ logger = logging.getLogger(__name__)
 MIB = 1024 * 1024
 MAX_CHUNK_PART = 64 * MIB
 # A Dropzone chunk of 5 MiB up to this size is one part on its own (larger ones are cut into 8 MiB parts).
-INCOMING = ".incoming"
-JOINED = "joined"
-# A tus partial upload (concatenation) is assembled at .incoming/<id>/joined, not under a name of its own.
-_GONE = ("NoSuchUpload", "404", "NotFound", "NoSuchKey")
 
 
 def parse_s3_url(url: str) -> tuple[str, str]:
@@ -76,10 +78,6 @@ def parse_s3_url(url: str) -> tuple[str, str]:
     if parts.scheme != "s3" or not parts.netloc:
         raise UsageError(f"--storage must be a folder or s3://BUCKET/PREFIX, got {url!r}")
     return parts.netloc, parts.path.strip("/")
-
-
-def _code(err: Exception) -> str:
-    return str(getattr(err, "response", {}).get("Error", {}).get("Code", ""))
 
 
 class S3Storage:
@@ -221,58 +219,10 @@ class S3Storage:
             if upload is None:
                 raise OSError(errno.ENOENT, f"upload {upload_id} is gone")
             joined = self.ledger.tus_extras(upload_id)[0] == "partial"
-            found = self._reserve(upload_id, None if joined else upload.name, part_size)
+            found = reserve(self, upload_id, None if joined else upload.name, part_size)
         if found.part_size != part_size:
             raise OSError(errno.EIO, f"upload {upload_id} is cut in parts of {found.part_size} bytes, not {part_size}")
         return found
-
-    def _reserve(self, owner: str, name: str | None, part_size: int) -> Assembly:
-        """Start a multipart upload at a key derived from ``name`` that no file and no other assembly has (a tus
-        partial upload, ``name`` None, at its own hidden key); record it for ``owner``."""
-        if name is None:
-            candidates: Iterator[str] = iter([f"{INCOMING}/{owner}/{JOINED}"])
-        else:
-            base = disk_name(name)
-            candidates = (numbered(base, n) for n in range(10000))
-        for candidate in candidates:
-            if name is not None and (self.ledger.key_reserved(candidate) or self.exists(candidate, None)):
-                continue
-            mpu = str(self.call("create_multipart_upload", Key=self._key(candidate))["UploadId"])
-            found = self.ledger.add_assembly(owner, candidate, mpu, part_size)
-            if found is None or found.mpu != mpu:  # the key was taken meanwhile, or another node started first
-                self._abort_quietly(candidate, mpu)
-            if found is not None:
-                return found
-        raise OSError(errno.EEXIST, f"no free name for {name!r}")
-
-    def _complete(self, assembly: Assembly, parts: list[dict[str, Any]], size: int) -> None:
-        """Publish ``assembly``'s object from ``parts``: whole, and only where nothing is."""
-        from botocore.exceptions import ClientError
-
-        try:
-            self.call(
-                "complete_multipart_upload",
-                Key=self._key(assembly.key),
-                UploadId=assembly.mpu,
-                MultipartUpload={"Parts": parts},
-                IfNoneMatch="*",
-            )
-        except ClientError as err:
-            # completed already (a finish that a dead node or a lost reply interrupted): the reserved key is ours
-            if _code(err) in ("PreconditionFailed", "412", *_GONE) and self._completed(assembly, size):
-                return
-            raise OSError(errno.EIO, f"storing {assembly.key!r} failed: {err}") from err
-
-    def _completed(self, assembly: Assembly, size: int) -> bool:
-        from botocore.exceptions import ClientError
-
-        try:
-            self.call("list_parts", Key=self._key(assembly.key), UploadId=assembly.mpu, MaxParts=1)
-            return False  # still open: whatever is at the key is not this upload's
-        except ClientError as err:
-            if _code(err) not in _GONE:
-                raise
-        return self.exists(assembly.key, size)
 
     def _assemble(self, upload_id: str, size: int, hash_it: bool) -> tuple[Assembly, Assembled]:
         from botocore.exceptions import ClientError
@@ -283,7 +233,7 @@ class S3Storage:
         try:
             return assembly, assemble(self, assembly, pieces, size, hash_it)
         except ClientError as err:
-            if _code(err) in _GONE and self._completed(assembly, size):
+            if error_code(err) in GONE and completed(self, assembly, size):
                 return assembly, Assembled([], None, completed=True)
             raise OSError(errno.EIO, f"assembling upload {upload_id} failed: {err}") from err
 
@@ -308,7 +258,7 @@ class S3Storage:
                 continue
             assembly, assembled = self._assemble(part_id, size, hash_it=False)
             if not assembled.completed:
-                self._complete(assembly, assembled.parts, size)
+                complete(self, assembly, assembled.parts, size)
             pieces.append((offset, size, self._key(assembly.key)))
             offset += size
         return pieces
@@ -363,7 +313,7 @@ class S3Storage:
         assembly, assembled = self._assemble(upload_id, size, hash_it=known is None)
         if known is None and assembled.sha is None:
             if not assembled.completed:
-                self._complete(assembly, assembled.parts, size)
+                complete(self, assembly, assembled.parts, size)
                 assembled.completed = True
             assembled.sha = self._sha(self._key(assembly.key))
         with self._lock:
@@ -384,31 +334,15 @@ class S3Storage:
         upload = self.ledger.get(upload_id)
         size = upload.size if upload is not None else 0
         if size == 0:
-            return self._publish_empty(upload_id, name)
+            return publish_empty(self, name)
         with self._lock:
             assembled = self._assembled.pop(upload_id, None)
         assembly = self.ledger.assembly(upload_id)
         if assembled is None or assembly is None:
             assembly, assembled = self._assemble(upload_id, size, hash_it=False)
         if not assembled.completed:
-            self._complete(assembly, assembled.parts, size)
+            complete(self, assembly, assembled.parts, size)
         return assembly.key
-
-    def _publish_empty(self, owner: str, name: str) -> str:
-        from botocore.exceptions import ClientError
-
-        base = disk_name(name)
-        for n in range(10000):
-            candidate = numbered(base, n)
-            if self.ledger.key_reserved(candidate) or self.exists(candidate, None):
-                continue
-            try:
-                self.call("put_object", Key=self._key(candidate), Body=b"", IfNoneMatch="*")
-                return candidate
-            except ClientError as err:
-                if _code(err) not in ("PreconditionFailed", "412"):
-                    raise OSError(errno.EIO, f"storing {name!r} failed: {err}") from err
-        raise OSError(errno.EEXIST, f"no free name for {name!r}")
 
     def link(self, key: str, name: str) -> str:
         """A server-side copy of ``key`` under a new, unused name, part by part (UploadPartCopy: objects of any
@@ -416,24 +350,24 @@ class S3Storage:
         space twice."""
         size = int(self.call("head_object", Key=self._key(key))["ContentLength"])
         if size == 0:
-            return self._publish_empty(f"link:{secrets.token_hex(8)}", name)
-        assembly = self._reserve(f"link:{secrets.token_hex(8)}", name, part_size_for(size))
+            return publish_empty(self, name)
+        assembly = reserve(self, f"link:{secrets.token_hex(8)}", name, part_size_for(size))
         try:
-            self._complete(assembly, copy_object(self, self._key(key), size, assembly), size)
+            complete(self, assembly, copy_object(self, self._key(key), size, assembly), size)
         except BaseException:
-            self._abort_quietly(assembly.key, assembly.mpu)
+            self.abort_quietly(assembly.key, assembly.mpu)
             raise
         finally:
             self.ledger.drop_assembly(assembly.upload_id, assembly.mpu)
         return assembly.key
 
-    def _abort_quietly(self, name: str, mpu: str, *, full: bool = False) -> None:
+    def abort_quietly(self, name: str, mpu: str, *, full: bool = False) -> None:
         from botocore.exceptions import ClientError
 
         try:
             self.call("abort_multipart_upload", Key=name if full else self._key(name), UploadId=mpu)
         except ClientError as err:
-            if _code(err) not in _GONE:
+            if error_code(err) not in GONE:
                 logger.warning("could not abort multipart upload of %s: %s", name, err)
         except Unavailable as err:
             logger.warning("could not abort multipart upload of %s: %s", name, err)
@@ -483,7 +417,7 @@ class S3Storage:
             return
         shown = upload is not None and upload.stored == assembly.key
         if not shown:  # (a shown one was completed: nothing to abort)
-            self._abort_quietly(assembly.key, assembly.mpu)
+            self.abort_quietly(assembly.key, assembly.mpu)
             if not self.ledger.referenced_elsewhere(self._key(assembly.key), upload_id):
                 self.delete_quietly(self._key(assembly.key))
         self.ledger.drop_assembly(upload_id, assembly.mpu)
@@ -516,7 +450,7 @@ class S3Storage:
         are gone, and those the ledger never recorded (a node died between starting and recording one)."""
         aborted = 0
         for assembly in self.ledger.orphan_assemblies(before):
-            self._abort_quietly(assembly.key, assembly.mpu)
+            self.abort_quietly(assembly.key, assembly.mpu)
             self.ledger.drop_assembly(assembly.upload_id, assembly.mpu)
             aborted += 1
         known = self.ledger.assembly_ids()
@@ -525,7 +459,7 @@ class S3Storage:
             page = self.call("list_multipart_uploads", Prefix=self._key(""), **marker)
             for item in page.get("Uploads", []):
                 if item["UploadId"] not in known and item["Initiated"].timestamp() < before:
-                    self._abort_quietly(str(item["Key"]), str(item["UploadId"]), full=True)
+                    self.abort_quietly(str(item["Key"]), str(item["UploadId"]), full=True)
                     aborted += 1
             if not page.get("IsTruncated"):
                 return aborted

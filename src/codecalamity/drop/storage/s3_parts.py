@@ -11,7 +11,10 @@ from __future__ import annotations
 import dataclasses
 import errno
 import hashlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
+
+from codecalamity.drop.names import disk_name, numbered
 
 if TYPE_CHECKING:
     from codecalamity.drop.ledger.assemblies import Assembly
@@ -24,6 +27,16 @@ MAX_PARTS = 10000
 BASE_PART = 8 * MIB
 READ_BLOCK = 1 * MIB
 PART = "#"
+INCOMING = ".incoming"
+JOINED = "joined"
+# A tus partial upload (concatenation) is assembled at .incoming/<id>/joined, not under a name of its own.
+GONE = ("NoSuchUpload", "404", "NotFound", "NoSuchKey")
+# Error codes of a multipart upload or object that is not there (any more).
+
+
+def error_code(err: Exception) -> str:
+    """The S3 error code of a botocore ClientError."""
+    return str(getattr(err, "response", {}).get("Error", {}).get("Code", ""))
 
 
 def part_size_for(size: int) -> int:
@@ -151,3 +164,71 @@ def copy_object(storage: S3Storage, source: str, size: int, assembly: Assembly) 
         etag = storage.copy_part(key, assembly.mpu, number, (source, start, stop - 1))
         parts.append({"PartNumber": number, "ETag": etag})
     return parts
+
+
+def reserve(storage: S3Storage, owner: str, name: str | None, part_size: int) -> Assembly:
+    """Start a multipart upload at a key derived from ``name`` that no file and no other assembly has (a tus
+    partial upload, ``name`` None, at its own hidden key); record it for ``owner``."""
+    if name is None:
+        candidates: Iterator[str] = iter([f"{INCOMING}/{owner}/{JOINED}"])
+    else:
+        base = disk_name(name)
+        candidates = (numbered(base, n) for n in range(10000))
+    for candidate in candidates:
+        if name is not None and (storage.ledger.key_reserved(candidate) or storage.exists(candidate, None)):
+            continue
+        mpu = str(storage.call("create_multipart_upload", Key=storage.full_key(candidate))["UploadId"])
+        found = storage.ledger.add_assembly(owner, candidate, mpu, part_size)
+        if found is None or found.mpu != mpu:  # the key was taken meanwhile, or another node started first
+            storage.abort_quietly(candidate, mpu)
+        if found is not None:
+            return found
+    raise OSError(errno.EEXIST, f"no free name for {name!r}")
+
+
+def complete(storage: S3Storage, assembly: Assembly, parts: list[dict[str, Any]], size: int) -> None:
+    """Publish ``assembly``'s object from ``parts``: whole, and only where nothing is."""
+    from botocore.exceptions import ClientError
+
+    try:
+        storage.call(
+            "complete_multipart_upload",
+            Key=storage.full_key(assembly.key),
+            UploadId=assembly.mpu,
+            MultipartUpload={"Parts": parts},
+            IfNoneMatch="*",
+        )
+    except ClientError as err:
+        # completed already (a finish that a dead node or a lost reply interrupted): the reserved key is ours
+        if error_code(err) in ("PreconditionFailed", "412", *GONE) and completed(storage, assembly, size):
+            return
+        raise OSError(errno.EIO, f"storing {assembly.key!r} failed: {err}") from err
+
+
+def completed(storage: S3Storage, assembly: Assembly, size: int) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        storage.call("list_parts", Key=storage.full_key(assembly.key), UploadId=assembly.mpu, MaxParts=1)
+        return False  # still open: whatever is at the key is not this upload's
+    except ClientError as err:
+        if error_code(err) not in GONE:
+            raise
+    return storage.exists(assembly.key, size)
+
+
+def publish_empty(storage: S3Storage, name: str) -> str:
+    from botocore.exceptions import ClientError
+
+    base = disk_name(name)
+    for n in range(10000):
+        candidate = numbered(base, n)
+        if storage.ledger.key_reserved(candidate) or storage.exists(candidate, None):
+            continue
+        try:
+            storage.call("put_object", Key=storage.full_key(candidate), Body=b"", IfNoneMatch="*")
+            return candidate
+        except ClientError as err:
+            if error_code(err) not in ("PreconditionFailed", "412"):
+                raise OSError(errno.EIO, f"storing {name!r} failed: {err}") from err
+    raise OSError(errno.EEXIST, f"no free name for {name!r}")

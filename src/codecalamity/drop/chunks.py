@@ -138,6 +138,7 @@ class ChunkSink:
         self.sha = hashlib.sha256()
         self.written = 0
         self._writer = writer
+        writer.expect(info.offset + info.expected)
         self._owners = owners
         owners.take(self.key, self)
 

@@ -290,6 +290,9 @@ class Tus:
         key = (upload_id, -1)
         self.owners.take(key, request)
         writer = self.inbox.storage.writer(upload_id)
+        raw_body = request.headers.get("content-length", "")
+        if raw_body.isascii() and raw_body.isdigit():
+            writer.expect(offset + int(raw_body))
         running = self.running.get(upload_id)
         # a copy: bytes this request hashes count only once committed (not after a 460, a 413 or a newer PATCH)
         sha = running[1].copy() if running is not None and running[0] == offset else None

@@ -21,6 +21,9 @@ class ChunkWriter(Protocol):
     def write_at(self, offset: int, data: bytes) -> None:
         """Write ``data`` at ``offset`` of the upload."""
 
+    def expect(self, end: int) -> None:
+        """The request will carry bytes up to offset ``end`` (a hint: an object store then uploads as they come)."""
+
     async def drain(self) -> None:
         """Wait while too much written data is still on its way to storage (back-pressure)."""
 

@@ -127,6 +127,9 @@ class S3Storage:
             ),
         )
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="s3-part")
+        # parts uploaded while their bytes arrive wait on their clients: their own threads, so a slow client
+        # never holds up the other requests' uploads
+        self.streams = concurrent.futures.ThreadPoolExecutor(max_workers=256, thread_name_prefix="s3-stream")
         self._assembled: dict[str, Assembled] = {}
         self._lock = threading.Lock()
 
@@ -192,7 +195,8 @@ class S3Storage:
             self.delete_quietly(key)
 
     def close(self) -> None:
-        """Wait for background uploads, then release the thread pool."""
+        """Wait for background uploads, then release the thread pools."""
+        self.streams.shutdown(wait=True)
         self.pool.shutdown(wait=True)
 
     # assemblies ------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ upload finishes. At most two parts of a request are in memory, never the upload,
 from __future__ import annotations
 
 import asyncio
+import collections
 import concurrent.futures
 import dataclasses
 import errno
@@ -34,8 +35,49 @@ class Layout:
     parts: bool
 
 
+class _Stream:
+    """The body of a part uploaded while its bytes arrive: read by the uploading thread, fed by the request."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._given = 0
+        self._chunks: collections.deque[bytes] = collections.deque()
+        self._cond = threading.Condition()
+        self._failed = False
+
+    def feed(self, data: bytes) -> None:
+        with self._cond:
+            self._chunks.append(data)
+            self._cond.notify()
+
+    def fail(self) -> None:
+        """The request ended before the part was whole: the upload of the part fails."""
+        with self._cond:
+            self._failed = True
+            self._cond.notify()
+
+    def read(self, amt: int | None = -1) -> bytes:
+        with self._cond:
+            while not self._chunks and not self._failed and self._given < self._size:
+                self._cond.wait()
+            if self._failed:
+                raise OSError(errno.ECONNABORTED, "the request ended before the part was whole")
+            if not self._chunks:
+                return b""
+            data = self._chunks.popleft()
+            if amt is not None and 0 <= amt < len(data):
+                data, rest = data[:amt], data[amt:]
+                self._chunks.appendleft(rest)
+            self._given += len(data)
+            return data
+
+
 class PartWriter:
-    """Ships one request's bytes as parts or staging objects; hands out where they went when they are stored."""
+    """Ships one request's bytes as parts or staging objects; hands out where they went when they are stored.
+
+    When the request will carry a region whole (:meth:`expect`), its part is uploaded while the bytes arrive, so
+    the part is stored moments after its last byte came; otherwise it is uploaded once its bytes are all here.
+    """
 
     def __init__(self, storage: S3Storage, upload_id: str) -> None:
         self._storage = storage
@@ -46,14 +88,27 @@ class PartWriter:
         self._buf = bytearray()
         self._start = -1
         self._sent: list[tuple[concurrent.futures.Future[str], int, int]] = []
+        self._end = -1
+        self._stream: tuple[_Stream, concurrent.futures.Future[str], int] | None = None
+        """The part being uploaded while its bytes arrive: its body, its upload and its size."""
+
+    def expect(self, end: int) -> None:
+        """The request will carry bytes up to ``end`` (its parts can be uploaded as the bytes come)."""
+        self._end = end
 
     def write_at(self, offset: int, data: bytes) -> None:
         if self._start < 0:
             self._start = offset
         elif offset != self._start + len(self._buf):
+            self._abandon_stream()
             self._ship(len(self._buf), part=False)
             self._start = offset
         self._buf += data
+        if self._stream is not None:
+            stream, _, size = self._stream
+            fed = len(self._buf) - len(data)
+            if fed < size:
+                stream.feed(data[: size - fed])
         self._ship_ready()
 
     def _get_layout(self) -> Layout:
@@ -73,9 +128,35 @@ class PartWriter:
                 self._ship(boundary - start, part=False)
                 continue
             stop = start + step if layout.size is None else min(start + step, layout.size)
-            if end < stop or stop == start:
+            if stop == start:
                 return
+            if end < stop:
+                if layout.parts and self._stream is None and self._end >= stop:
+                    self._open_stream(stop - start)
+                return
+            if self._stream is not None:  # the part went up while its bytes came
+                _, future, size = self._stream
+                self._stream = None
+                self._sent.append((future, start, size))
+                del self._buf[:size]
+                self._start += size
+                continue
             self._ship(stop - start, part=layout.parts)
+
+    def _open_stream(self, size: int) -> None:
+        stream = _Stream(size)
+        stream.feed(bytes(self._buf))
+        number = self._start // self._get_layout().part_size + 1
+        future = self._storage.streams.submit(self._put_part, number, stream, size)
+        self._stream = (stream, future, size)
+
+    def _abandon_stream(self) -> None:
+        """The bytes of the streamed part will not all come: its upload fails; they go as a staging object."""
+        if self._stream is not None:
+            stream, future, _ = self._stream
+            self._stream = None
+            stream.fail()
+            future.add_done_callback(_ignore)
 
     def _ship(self, n: int, *, part: bool) -> None:
         if n == 0:
@@ -87,7 +168,7 @@ class PartWriter:
         pool = self._storage.pool
         if part:
             number = start // self._get_layout().part_size + 1
-            future = pool.submit(self._put_part, number, body)
+            future: concurrent.futures.Future[str] = pool.submit(self._put_part, number, body)
         else:
             future = pool.submit(self._put_piece, self._storage.piece_key(self._upload_id, start), body)
         self._sent.append((future, start, n))
@@ -96,7 +177,7 @@ class PartWriter:
         self._storage.put(key, body)
         return key
 
-    def _put_part(self, number: int, body: bytes) -> str:
+    def _put_part(self, number: int, body: bytes | _Stream, size: int | None = None) -> str:
         from botocore.exceptions import ClientError
 
         with self._lock:
@@ -110,7 +191,7 @@ class PartWriter:
                 UploadId=assembly.mpu,
                 PartNumber=number,
                 Body=body,
-                ContentLength=len(body),
+                ContentLength=len(body) if isinstance(body, bytes) else size,
             )
         except ClientError as err:  # the multipart upload is gone (expired, or finished by a retry)
             raise OSError(errno.EIO, f"storing part {number} failed: {err}") from err
@@ -137,6 +218,7 @@ class PartWriter:
         return done[-1][0] + done[-1][1], done
 
     async def flush(self) -> list[Piece]:
+        self._abandon_stream()
         self._ship(len(self._buf), part=False)
         try:
             for future, _, _ in self._sent:
@@ -151,7 +233,13 @@ class PartWriter:
     def close(self) -> None:
         # whatever was not handed out is nobody's: staging objects are deleted once stored (a part is left to
         # the multipart upload, which a retry overwrites and expiry aborts)
+        self._abandon_stream()
         self._buf = bytearray()
         for future, _, _ in self._sent:
             future.add_done_callback(self._storage.cleanup)
         self._sent = []
+
+
+def _ignore(future: concurrent.futures.Future[str]) -> None:
+    """An abandoned part's upload failed, as it had to (its bytes went as a staging object)."""
+    future.exception()

@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 
 from codecalamity._errors import UsageError
 from codecalamity.drop.errors import Unavailable
+from codecalamity.drop.storage import s3_sweep
 from codecalamity.drop.storage.s3_parts import (
     GONE,
     INCOMING,
@@ -130,8 +131,8 @@ class S3Storage:
         # parts uploaded while their bytes arrive wait on their clients: their own threads, so a slow client
         # never holds up the other requests' uploads
         self.streams = concurrent.futures.ThreadPoolExecutor(max_workers=256, thread_name_prefix="s3-stream")
-        self._assembled: dict[str, Assembled] = {}
-        self._lock = threading.Lock()
+        self.assembled: dict[str, Assembled] = {}
+        self.lock = threading.Lock()
 
     # plumbing --------------------------------------------------------------------------------------------
 
@@ -268,24 +269,12 @@ class S3Storage:
         return pieces
 
     def idle_partials(self, before: float) -> list[str]:
-        """Upload ids with staging objects, none written since ``before`` (the sweeper removes those of uploads
-        that have no ledger row: a node died while a plain upload streamed, or before recording one)."""
-        newest: dict[str, float] = {}
-        token: dict[str, str] = {}
-        while True:
-            page = self.call("list_objects_v2", Prefix=self._key(f"{INCOMING}/"), **token)
-            for item in page.get("Contents", []):
-                upload_id = str(item["Key"]).rsplit("/", 2)[-2]
-                newest[upload_id] = max(newest.get(upload_id, 0.0), item["LastModified"].timestamp())
-            if not page.get("IsTruncated"):
-                break
-            token = {"ContinuationToken": page["NextContinuationToken"]}
-        return [upload_id for upload_id, when in newest.items() if when < before]
+        return s3_sweep.idle_partials(self, before)
 
     def read_partial(self, upload_id: str, offset: int, size: int) -> bytes:
         """Bytes of staging objects a writer flushed under ``upload_id`` (recorded or not), from ``offset``."""
         listed: list[tuple[int, int, str]] = []
-        for key, length in self._listing(self._key(f"{INCOMING}/{upload_id}/")):
+        for key, length in self.listing(self._key(f"{INCOMING}/{upload_id}/")):
             begins = key.rsplit("/", 1)[1].split("-", 1)[0]
             if begins.isdigit():
                 listed.append((int(begins), length, key))
@@ -320,8 +309,8 @@ class S3Storage:
                 complete(self, assembly, assembled.parts, size)
                 assembled.completed = True
             assembled.sha = self._sha(self._key(assembly.key))
-        with self._lock:
-            self._assembled[upload_id] = assembled
+        with self.lock:
+            self.assembled[upload_id] = assembled
         return known or str(assembled.sha)
 
     def _sha(self, key: str) -> str:
@@ -339,8 +328,8 @@ class S3Storage:
         size = upload.size if upload is not None else 0
         if size == 0:
             return publish_empty(self, name)
-        with self._lock:
-            assembled = self._assembled.pop(upload_id, None)
+        with self.lock:
+            assembled = self.assembled.pop(upload_id, None)
         assembly = self.ledger.assembly(upload_id)
         if assembled is None or assembly is None:
             assembly, assembled = self._assemble(upload_id, size, hash_it=False)
@@ -401,30 +390,7 @@ class S3Storage:
             body.close()
 
     def discard_partial(self, upload_id: str) -> None:
-        """Delete the upload's staging objects and abort its multipart upload (or, completed but not the file
-        the upload shows, delete its object); what another upload's recorded pieces refer to stays."""
-        with self._lock:
-            self._assembled.pop(upload_id, None)
-        upload = self.ledger.get(upload_id)
-        done = upload is not None and upload.state == "done"
-        recorded = [where for _, _, where in self.ledger.pieces(upload_id) if parse_ref(where) is None]
-        # a finished upload's staging objects are the recorded ones (a request that failed deleted its own; what
-        # a dead node left, abandon() finds); one that goes unfinished may have others
-        listed = [] if done else [key for key, _ in self._listing(self._key(f"{INCOMING}/{upload_id}/"))]
-        assembly = self.ledger.assembly(upload_id)
-        for key in dict.fromkeys(recorded + listed):
-            if assembly is not None and key == self._key(assembly.key):
-                continue
-            if not self.ledger.referenced_elsewhere(key, upload_id):
-                self.delete_quietly(key)
-        if assembly is None:
-            return
-        shown = upload is not None and upload.stored == assembly.key
-        if not shown:  # (a shown one was completed: nothing to abort)
-            self.abort_quietly(assembly.key, assembly.mpu)
-            if not self.ledger.referenced_elsewhere(self._key(assembly.key), upload_id):
-                self.delete_quietly(self._key(assembly.key))
-        self.ledger.drop_assembly(upload_id, assembly.mpu)
+        s3_sweep.discard_partial(self, upload_id)
 
     def discard_pieces(self, pieces: list[Piece]) -> None:
         """Delete staging objects that lost a race to be recorded (a part is overwritten by a retry or aborted
@@ -433,7 +399,7 @@ class S3Storage:
             if parse_ref(where) is None:
                 self.delete_quietly(where)
 
-    def _listing(self, prefix: str) -> Iterator[tuple[str, int]]:
+    def listing(self, prefix: str) -> Iterator[tuple[str, int]]:
         token: dict[str, str] = {}
         while True:
             page = self.call("list_objects_v2", Prefix=prefix, **token)
@@ -450,21 +416,4 @@ class S3Storage:
         return 1 << 62  # the store's capacity is not ours to measure
 
     def abandon(self, before: float) -> int:
-        """Abort multipart uploads that a dead node left behind, started before ``before``: those of uploads that
-        are gone, and those the ledger never recorded (a node died between starting and recording one)."""
-        aborted = 0
-        for assembly in self.ledger.orphan_assemblies(before):
-            self.abort_quietly(assembly.key, assembly.mpu)
-            self.ledger.drop_assembly(assembly.upload_id, assembly.mpu)
-            aborted += 1
-        known = self.ledger.assembly_ids()
-        marker: dict[str, str] = {}
-        while True:
-            page = self.call("list_multipart_uploads", Prefix=self._key(""), **marker)
-            for item in page.get("Uploads", []):
-                if item["UploadId"] not in known and item["Initiated"].timestamp() < before:
-                    self.abort_quietly(str(item["Key"]), str(item["UploadId"]), full=True)
-                    aborted += 1
-            if not page.get("IsTruncated"):
-                return aborted
-            marker = {"KeyMarker": page["NextKeyMarker"], "UploadIdMarker": page["NextUploadIdMarker"]}
+        return s3_sweep.abandon(self, before)

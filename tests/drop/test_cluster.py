@@ -102,9 +102,15 @@ def _chunk(client: httpx.Client, url: str, uid: str, data: bytes, index: int, si
     return client.post(url + "upload", data=chunk_fields(uid, index, len(data), size), files={"file": ("c.bin", piece)})
 
 
-def test_dropzone_chunks_spread_over_every_node(cluster: Nodes) -> None:
-    data = _data(7 * MIB + 5, 1)
-    size = 1_000_000
+@pytest.mark.parametrize(
+    ("total", "size"),
+    [
+        (7 * MIB + 5, 1_000_000),  # small chunks: staging objects, joined into parts when the upload finishes
+        (16 * MIB + 5, 5 * MIB),  # chunks of 5 MiB: each is a part of its own, uploaded by whichever node took it
+    ],
+)
+def test_dropzone_chunks_spread_over_every_node(cluster: Nodes, total: int, size: int) -> None:
+    data = _data(total, 1)
     uid = str(uuid.uuid4())
     count = -(-len(data) // size)
     with httpx.Client(timeout=60) as client:
@@ -116,8 +122,11 @@ def test_dropzone_chunks_spread_over_every_node(cluster: Nodes) -> None:
         # any node serves the download, through the load balancer too
         for url in (cluster.url(1), cluster.haproxy.url):
             assert client.get(url.rstrip("/") + body["download"]).content == data
-    assert cluster.published()["c.bin"] == len(data)
+    ((stored,),) = cluster.rows("SELECT stored FROM uploads WHERE id = %s", uid)
+    assert cluster.published()[stored] == len(data)
     assert not [k for k in cluster.objects() if k.startswith(f".incoming/{uid}")]  # no pieces left
+    parts = cluster.rows("SELECT COUNT(*) FROM pieces WHERE upload_id = %s AND key LIKE '#%%'", uid)[0][0]
+    assert parts == (count if size >= 5 * MIB else 0)
 
 
 def test_tus_patches_spread_over_every_node(cluster: Nodes) -> None:

@@ -45,6 +45,7 @@ from codecalamity.drop.storage import s3_sweep
 from codecalamity.drop.storage.s3_parts import (
     GONE,
     INCOMING,
+    MAX_PARTS,
     MIN_PART,
     READ_BLOCK,
     Assembled,
@@ -212,7 +213,7 @@ class S3Storage:
         size = None if deferred else upload.size
         if assembly is not None:
             return Layout(assembly.part_size, size, parts=True)
-        if upload.chunk_count > 1 and MIN_PART <= upload.chunk_size <= MAX_CHUNK_PART:
+        if 1 < upload.chunk_count <= MAX_PARTS and MIN_PART <= upload.chunk_size <= MAX_CHUNK_PART:
             return Layout(upload.chunk_size, size, parts=True)
         return Layout(part_size_for(self.max_size if deferred else upload.size), size, parts=True)
 

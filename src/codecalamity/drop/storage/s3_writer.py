@@ -41,13 +41,13 @@ class _Stream:
     def __init__(self, size: int) -> None:
         self._size = size
         self._given = 0
-        self._chunks: collections.deque[bytes] = collections.deque()
+        self._chunks: collections.deque[memoryview] = collections.deque()
         self._cond = threading.Condition()
         self._failed = False
 
     def feed(self, data: bytes) -> None:
         with self._cond:
-            self._chunks.append(data)
+            self._chunks.append(memoryview(data))
             self._cond.notify()
 
     def fail(self) -> None:
@@ -65,11 +65,11 @@ class _Stream:
             if not self._chunks:
                 return b""
             data = self._chunks.popleft()
-            if amt is not None and 0 <= amt < len(data):
-                data, rest = data[:amt], data[amt:]
-                self._chunks.appendleft(rest)
+            if amt is not None and 0 <= amt < len(data):  # the client reads in blocks: the rest waits, uncopied
+                self._chunks.appendleft(data[amt:])
+                data = data[:amt]
             self._given += len(data)
-            return data
+            return bytes(data)
 
 
 class PartWriter:

@@ -86,8 +86,9 @@ def test_upload_through_the_real_page(serve: Callable[..., Server], page: Any, t
     if mode == "tus":  # a small file: one creation request carries it, and its reply the checksum and token
         assert [r for r in requests if "files" in r] == ["POST files/"]
 
-    page.locator(".dz-preview.dz-success.dz-complete").wait_for(timeout=10_000)
-    page.wait_for_timeout(600)  # let Dropzone's fade-out of the progress bar finish for the screenshot
+    page.locator("#progress.finished").wait_for(timeout=10_000)
+    assert page.locator("#summary").inner_text() == "Stored 1 of 1 file (300.0 kB of 300.0 kB)."
+    assert page.locator("#failed li").count() == 0
     page.screenshot(path=str(tmp_path / f"drop-page-{mode}.png"), full_page=True)
 
     # the list survives a reload (this browser's own uploads), still as text

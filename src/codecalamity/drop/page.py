@@ -34,8 +34,15 @@ _PAGE = """<!doctype html>
     </p>
     <form method="POST" action="/upload" class="dropzone dz-clickable" id="dropper"
           enctype="multipart/form-data"></form>
+    <section id="progress" hidden>
+      <p><progress id="total" max="1" value="0"></progress> <span id="summary"></span></p>
+      <ul id="active"></ul>
+      <ul id="failed"></ul>
+    </section>
     <h2>Uploaded <button type="button" id="clear">Clear</button></h2>
+    <p id="more" hidden><span></span> <button type="button">Show all</button></p>
     <table id="uploaded">
+      <colgroup><col class="name"><col class="size"><col class="sha"><col class="link"></colgroup>
       <thead><tr><th>name</th><th>size</th><th>sha256</th><th></th></tr></thead>
       <tbody></tbody>
     </table>

@@ -1,13 +1,24 @@
-/* The drop page. Dropzone draws the drop zone and the previews; the bytes go either by tus (one resumable
-   stream per file, through tus-js-client: the default, measured about 4x faster in Chromium) or by Dropzone's
-   own chunked, parallel, retried uploads (the tutorial's protocol). This browser's uploads are listed from
-   localStorage. Every name from a file or the server is set with textContent, never as HTML. */
+/* The drop page. Dropzone draws the drop zone and, in its mode, chunks and sends; tus sends by default (one
+   resumable stream per file, through tus-js-client). What is sent is shown compactly: one summary line and bar
+   for the whole batch, a bar for each big file in flight, the failures with the server's reason, and this
+   browser's uploads (from localStorage), the latest SHOWN of them unless asked for all. Dropzone's own preview
+   per file is off: with hundreds of files its animated tiles cost the browser more than sending the bytes did.
+   The page is redrawn at most once per frame, however many files finish in it. Every name from a file or the
+   server is set with textContent, never as HTML. */
 "use strict";
 (function () {
   const settings = JSON.parse(document.getElementById("drop-config").textContent);
   const STORE = "calamity-drop-uploads";
   const MODE = "calamity-drop-mode";
-  const tbody = document.querySelector("#uploaded tbody");
+  const SHOWN = 100; // rows of the uploaded list kept in the page; "show all" draws the rest
+  const table = document.getElementById("uploaded");
+  const tbody = table.querySelector("tbody");
+  const more = document.getElementById("more");
+  const panel = document.getElementById("progress");
+  const summary = document.getElementById("summary");
+  const bar = document.getElementById("total");
+  const activeList = document.getElementById("active");
+  const failedList = document.getElementById("failed");
   const params = new URLSearchParams(window.location.search);
   let mode = params.get("mode") || localStorage.getItem(MODE) || settings.mode;
   if (mode !== "tus" && mode !== "dropzone") mode = settings.mode;
@@ -19,10 +30,6 @@
     } catch (e) {
       return [];
     }
-  }
-
-  function save(items) {
-    localStorage.setItem(STORE, JSON.stringify(items));
   }
 
   function humanSize(n) {
@@ -40,7 +47,7 @@
     return td;
   }
 
-  function addRow(item) {
+  function makeRow(item) {
     const row = document.createElement("tr");
     row.className = "upload";
     cell(row, item.name, "name");
@@ -53,31 +60,93 @@
       a.textContent = "download";
       link.appendChild(a);
     }
-    tbody.appendChild(row);
+    return row;
   }
 
-  // The list is read once and written back at most every half second (and when the page goes away): with
-  // thousands of small files, reading and writing it whole for each one took longer than sending them.
-  let items = null;
+  // Drawing: everything that changed since the last frame is drawn in the next one.
+  let items = load(); // this browser's uploads, oldest first
+  let showAll = false;
+  let fresh = items.slice(); // listed but not yet drawn
+  const batch = { files: 0, done: 0, failed: 0, bytes: 0, doneBytes: 0 };
+  const active = new Set(); // big files in flight, each with its own bar
+  const failures = []; // [name, reason] not yet drawn
+  let drawing = false;
+  function redraw() {
+    if (drawing) return;
+    drawing = true;
+    window.requestAnimationFrame(draw);
+  }
+
+  function draw() {
+    drawing = false;
+    if (fresh.length) {
+      const rows = document.createDocumentFragment();
+      for (const item of showAll ? fresh : fresh.slice(-SHOWN)) rows.appendChild(makeRow(item));
+      fresh = [];
+      tbody.appendChild(rows);
+      while (!showAll && tbody.rows.length > SHOWN) tbody.deleteRow(0);
+    }
+    const hidden = items.length - tbody.rows.length;
+    more.hidden = hidden <= 0;
+    more.querySelector("span").textContent = hidden + " earlier " + (hidden === 1 ? "upload" : "uploads") + " not shown.";
+    table.dataset.listed = String(items.length);
+    if (!batch.files) return;
+    panel.hidden = false;
+    let sent = batch.doneBytes;
+    active.forEach(function (file) { sent += file.calamitySent || 0; });
+    bar.value = batch.bytes ? sent / batch.bytes : batch.done / batch.files;
+    let text = "Stored " + batch.done + " of " + batch.files + (batch.files === 1 ? " file" : " files");
+    text += " (" + humanSize(batch.doneBytes) + " of " + humanSize(batch.bytes) + ")";
+    if (batch.failed) text += ", " + batch.failed + " failed";
+    summary.textContent = text + ".";
+    panel.classList.toggle("finished", batch.done + batch.failed === batch.files);
+    activeList.textContent = "";
+    active.forEach(function (file) {
+      const li = document.createElement("li");
+      const progress = document.createElement("progress");
+      progress.max = file.size || 1;
+      progress.value = file.calamitySent || 0;
+      li.appendChild(progress);
+      li.appendChild(document.createTextNode(" " + file.name));
+      activeList.appendChild(li);
+    });
+    for (const [name, reason] of failures.splice(0)) {
+      const li = document.createElement("li");
+      li.textContent = name + ": " + reason;
+      failedList.appendChild(li);
+    }
+  }
+
+  more.querySelector("button").addEventListener("click", function () {
+    showAll = true;
+    tbody.textContent = "";
+    fresh = items.slice();
+    redraw();
+  });
+
+  // The list is written back to localStorage at most every half second (and when the page goes away): with
+  // thousands of small files, writing it whole for each one took longer than sending them.
   let saving = null;
   function flush() {
     if (saving !== null) { clearTimeout(saving); saving = null; }
-    if (items !== null) save(items);
+    localStorage.setItem(STORE, JSON.stringify(items));
   }
   window.addEventListener("pagehide", flush);
   function remember(info) {
     const item = { id: info.id, name: info.name, size: info.size, sha256: info.sha256, token: info.token };
-    if (items === null) items = load().filter((x) => x.id !== item.id);
     items.push(item);
+    fresh.push(item);
     if (saving === null) saving = setTimeout(flush, 500);
-    addRow(item);
+    redraw();
   }
 
   document.getElementById("clear").addEventListener("click", function () {
     if (saving !== null) { clearTimeout(saving); saving = null; }
     items = [];
+    fresh = [];
     localStorage.removeItem(STORE);
     tbody.textContent = "";
+    redraw();
   });
 
   document.querySelectorAll("input[name=mode]").forEach(function (radio) {
@@ -88,7 +157,36 @@
     });
   });
 
-  load().forEach(addRow);
+  redraw();
+
+  // the batch's counts: a file added when nothing is left in flight starts a new batch
+  function added(file) {
+    if (batch.done + batch.failed === batch.files) {
+      Object.assign(batch, { files: 0, done: 0, failed: 0, bytes: 0, doneBytes: 0 });
+      failedList.textContent = "";
+    }
+    batch.files += 1;
+    batch.bytes += file.size;
+    redraw();
+  }
+  function progressed(file, sent) {
+    file.calamitySent = Math.min(sent, file.size);
+    if (file.size > SMALL) active.add(file);
+    redraw();
+  }
+  function ended(file, reason) {
+    if (file.calamityEnded) return; // Dropzone may report a file more than once
+    file.calamityEnded = true;
+    active.delete(file);
+    if (reason === undefined) {
+      batch.done += 1;
+      batch.doneBytes += file.size;
+    } else {
+      batch.failed += 1;
+      failures.push([file.name, reason]);
+    }
+    redraw();
+  }
 
   // tus: one PATCH stream per file, resumed after a dropped connection or a page reload. A small file goes
   // with its creation request (one round trip instead of two): nothing to resume there, so nothing is
@@ -119,13 +217,12 @@
       uploadDataDuringCreation: small,
       storeFingerprintForResuming: !small,
       removeFingerprintOnSuccess: true,
-      // Dropzone recounts every file's progress on each event: with thousands of small files that made the
-      // page slower with every file. A small file's bar just fills when it is stored.
       onProgress: small ? null : function (sent, total) {
         dz.emit("uploadprogress", file, total ? (100 * sent) / total : 100, sent);
       },
       onError: function (err) {
         finished();
+        file.status = Dropzone.ERROR;
         dz.emit("error", file, String((err && err.message) || err).split("\n")[0]);
         dz.emit("complete", file);
       },
@@ -176,9 +273,12 @@
     chunkSize: settings.chunkSize,
     autoProcessQueue: false,
     parallelUploads: 12, // twice the browser's connections per server: the next file is ready when one frees
+    disablePreviews: true, // drawn above instead, see the top of this file
+    createImageThumbnails: false,
     init: function () {
       const dz = this;
       this.on("addedfile", function (file) {
+        added(file);
         // let Dropzone's own checks (size limit) run first
         setTimeout(function () {
           if (file.status === Dropzone.ERROR) return;
@@ -186,21 +286,42 @@
           else dz.processQueue(); // at most parallelUploads files at a time, in order
         }, 0);
       });
+      this.on("uploadprogress", function (file, percent, sent) { progressed(file, sent); });
+      this.on("error", function (file, message) {
+        ended(file, typeof message === "string" ? message : (message && message.error) || "failed");
+      });
       this.on("complete", function () {
         if (mode === "dropzone") dz.processQueue();
       });
       // The reply to the chunk that completed a file (Dropzone passes the last one) says it is stored, with
       // its sha256 and token; ask the server only when it does not (chunks that finished out of order).
       this.on("success", function (file, response) {
-        if (mode !== "dropzone") return;
-        if (response && typeof response === "object" && response.state === "done") {
-          remember(response);
+        if (mode !== "dropzone") {
+          ended(file);
           return;
         }
+        if (response && typeof response === "object" && response.state === "done") {
+          remember(response);
+          ended(file);
+          return;
+        }
+        ask(file, 20);
+      });
+      // while another request of the same file is finishing it, ask again a little later
+      function ask(file, tries) {
         fetch("/upload/" + encodeURIComponent(file.upload.uuid), { credentials: "same-origin" })
           .then((r) => r.json())
-          .then((info) => { if (info && info.state === "done") remember(info); });
-      });
+          .then((info) => {
+            if (info && info.state === "done") {
+              remember(info);
+              ended(file);
+            } else if (tries > 1 && info && (info.state === "finishing" || info.state === "partial")) {
+              setTimeout(function () { ask(file, tries - 1); }, 250);
+            } else {
+              ended(file, "the server did not store it" + (info && info.error ? ": " + info.error : ""));
+            }
+          });
+      }
     },
   };
 })();

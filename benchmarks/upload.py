@@ -221,8 +221,11 @@ def dropzone_page(url: str, files: list[Path]) -> float:
             }"""
         )
         page.set_input_files("input.dz-hidden-input", files=[str(p) for p in files])
-        page.locator("#uploaded tr.upload").nth(len(files) - 1).wait_for(timeout=600_000)
-        page.wait_for_function(f"window.benchDone >= {len(files)}")
+        page.wait_for_function(  # every file stored and listed (the page keeps only the latest rows drawn)
+            "(n) => window.benchDone >= n && Number(document.getElementById('uploaded').dataset.listed) >= n",
+            arg=len(files),
+            timeout=600_000,
+        )
         return float(page.evaluate("(window.benchEnd - window.benchStart) / 1000"))
 
 
@@ -244,7 +247,7 @@ def copyparty_page(url: str, files: list[Path]) -> float:
             len(files),
         )
         page.set_input_files("input[type=file][id^=file]", files=[str(p) for p in files])
-        page.wait_for_function("window.benchEnd !== undefined", timeout=600_000)
+        page.wait_for_function("() => window.benchEnd !== undefined", timeout=600_000)
         return float(page.evaluate("(window.benchEnd - window.benchStart) / 1000"))
 
 

@@ -151,3 +151,33 @@ def test_many_small_files_through_the_page(serve: Callable[..., Server], page: A
     page.reload()
     names = page.locator("#uploaded td.name").all_inner_texts()
     assert sorted(names) == [f["name"] for f in files]
+
+
+def test_a_refused_file_is_listed_with_the_servers_reason(serve: Callable[..., Server], page: Any) -> None:
+    server = serve("--reserve", "100000000")  # more free disk than any machine has: every upload is refused
+    page.goto(server.url + "?mode=dropzone")
+    page.wait_for_function("typeof Dropzone !== 'undefined' && Dropzone.instances.length === 1")
+    files = [{"name": f"r{i}.bin", "mimeType": "application/octet-stream", "buffer": b"x" * 1000} for i in range(2)]
+    page.set_input_files("input.dz-hidden-input", files=files)
+    page.locator("#progress.finished").wait_for(timeout=30_000)
+    assert page.locator("#summary").inner_text() == "Stored 0 of 2 files (0 B of 2.0 kB), 2 failed."
+    failed = sorted(page.locator("#failed li").all_inner_texts())
+    assert failed == [f"r{i}.bin: not enough free disk space for 1000 more bytes" for i in range(2)]
+    assert page.locator("#uploaded tr.upload").count() == 0
+    assert server.stored_files() == {}
+
+
+def test_the_list_shows_the_latest_uploads_and_the_rest_on_demand(serve: Callable[..., Server], page: Any) -> None:
+    server = serve()
+    page.goto(server.url)
+    items = [{"id": str(i), "name": f"old{i:03}.bin", "size": i, "sha256": "", "token": ""} for i in range(150)]
+    page.evaluate("(items) => localStorage.setItem('calamity-drop-uploads', JSON.stringify(items))", items)
+    page.reload()
+    rows = page.locator("#uploaded td.name")
+    page.wait_for_function("() => document.getElementById('uploaded').dataset.listed === '150'")
+    assert rows.all_inner_texts() == [f"old{i:03}.bin" for i in range(50, 150)]  # the latest 100, in order
+    assert page.locator("#more span").inner_text() == "50 earlier uploads not shown."
+    page.locator("#more button").click()
+    page.wait_for_function("() => document.querySelectorAll('#uploaded tr.upload').length === 150")
+    assert rows.all_inner_texts() == [f"old{i:03}.bin" for i in range(150)]
+    assert page.locator("#more").is_hidden()

@@ -124,24 +124,33 @@
     redraw();
   });
 
-  // The list is written back to localStorage at most every half second (and when the page goes away): with
-  // thousands of small files, writing it whole for each one took longer than sending them.
+  // New uploads are added to localStorage at most every half second (and when the page goes away): with
+  // thousands of small files, writing the list for each one took longer than sending them. What is there is
+  // read again first, so that another tab's uploads stay.
   let saving = null;
+  let unsaved = [];
   function flush() {
     if (saving !== null) { clearTimeout(saving); saving = null; }
-    localStorage.setItem(STORE, JSON.stringify(items));
+    if (!unsaved.length) return;
+    const stored = load();
+    const known = new Set(stored.map(function (x) { return x.id; }));
+    unsaved.forEach(function (x) { if (!known.has(x.id)) stored.push(x); });
+    unsaved = [];
+    localStorage.setItem(STORE, JSON.stringify(stored));
   }
   window.addEventListener("pagehide", flush);
   function remember(info) {
     const item = { id: info.id, name: info.name, size: info.size, sha256: info.sha256, token: info.token };
     items.push(item);
     fresh.push(item);
+    unsaved.push(item);
     if (saving === null) saving = setTimeout(flush, 500);
     redraw();
   }
 
   document.getElementById("clear").addEventListener("click", function () {
     if (saving !== null) { clearTimeout(saving); saving = null; }
+    unsaved = [];
     items = [];
     fresh = [];
     localStorage.removeItem(STORE);

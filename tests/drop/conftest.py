@@ -83,9 +83,17 @@ class S3Place:
         return [k for k in self._keys() if k[len(self.prefix) + 1 :].startswith(".incoming/")]
 
 
-def start_server(storage: Path, chunks: Path, *args: str, env: dict[str, str] | None = None) -> Server:
-    """Start `calamity drop` on a free loopback port and wait until it answers."""
-    cmd = [sys.executable, "-m", "codecalamity", "drop", "-p", "0", "-s", str(storage), "-c", str(chunks), *args]
+def start_server(
+    storage: Path,
+    chunks: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    launcher: list[str] | None = None,
+) -> Server:
+    """Start `calamity drop` on a free loopback port and wait until it answers (``launcher`` instead of
+    ``python -m codecalamity``: a program that runs the same command line its own way)."""
+    cmd = [*(launcher or [sys.executable, "-m", "codecalamity"]), "drop", "-p", "0", "-s", str(storage)]
+    cmd += ["-c", str(chunks), *args]
     log = storage.parent / f"server-{time.monotonic_ns()}.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(env or {})})

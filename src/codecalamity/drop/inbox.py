@@ -10,7 +10,7 @@ import secrets
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import anyio.to_thread
@@ -29,7 +29,7 @@ from codecalamity.drop.config import DropConfig
 from codecalamity.drop.errors import BadRequest, Conflict, DropError, NoSpace, Unavailable
 from codecalamity.drop.ledger import Upload
 from codecalamity.drop.ledger.sql import SqlLedger
-from codecalamity.drop.names import disk_name, display_name, numbered
+from codecalamity.drop.names import display_name, shown_as
 from codecalamity.drop.plumbing import ledger_error
 from codecalamity.drop.storage import ChunkWriter, Piece, Storage
 
@@ -37,6 +37,8 @@ logger = logging.getLogger(__name__)
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
 HELD_BLOCK = 1024 * 1024
 UNAVAILABLE = "a shared service is unavailable"
+# Seconds after which a publication recorded in a shared ledger (a cluster) and not finished is a dead node's.
+PUBLISH_GRACE = 60.0
 
 
 class Inbox:
@@ -64,6 +66,8 @@ class Inbox:
         self.ledger = ledger
         self.owners = Owners()
         self.held = HeldBytes()
+        self.live: set[str] = set()
+        """Partial contents this process is publishing now (see :meth:`unpublish_orphans`)."""
         self.active = 0
         """Requests now streaming file bytes; ``on_activity`` hears every change (keep-awake uses it)."""
         self.on_activity = on_activity
@@ -95,10 +99,14 @@ class Inbox:
     def _upload_for(self, info: ChunkInfo, name: str) -> Upload:
         upload = self.ledger.get(info.upload_id)
         if upload is not None and upload.state == "partial" and not self.storage.has_partial(upload.id):
-            logger.warning("upload %s lost its partial file; starting it again", upload.id)
-            self.ledger.delete(upload.id)
+            logger.warning("upload %s lost its partial file", upload.id)
+            if self.ledger.delete_if_unchanged(upload, gone="its partial file on the server was lost"):
+                self.storage.discard_partial(upload.id)
             upload = None
         if upload is None:
+            reason = self.ledger.gone(info.upload_id)
+            if reason is not None:  # a late chunk of an upload that ended unfinished: never start it again
+                raise DropError(410, f"this upload ended unfinished ({reason}); send the whole file again")
             self.check_space(info.total)
             try:
                 self.storage.prepare(info.upload_id, info.total)
@@ -252,8 +260,12 @@ class Inbox:
     def _store(self, upload: Upload, sha: str) -> None:
         """Make the content visible under the upload's own name (sharing a copy stored already, by any node),
         then mark the upload done."""
+        with self._publishing(upload.id):
+            self._store_live(upload, sha)
+
+    def _store_live(self, upload: Upload, sha: str) -> None:
         for _ in range(3):
-            key, how = self._publish(upload.id, upload.name, upload.size, sha)
+            key, how = self._publish(upload.id, upload.id, upload.name, upload.size, sha)
             if how != "linked":  # new content, or the same file again whose record went meanwhile
                 blob = self.ledger.blob(sha)
                 # a recorded copy known to be gone is replaced; when another process stored the same content
@@ -261,28 +273,62 @@ class Inbox:
                 # another name this copy stays the upload's own name
                 gone = blob is not None and blob[0] != key and not self.storage.exists(blob[0], upload.size)
                 recorded = self.ledger.add_blob(sha, key, upload.size, replace=blob[0] if gone and blob else None)
-                if recorded != key and _shows(recorded, upload.name) and self.storage.exists(recorded, upload.size):
+                if recorded != key and shown_as(recorded, upload.name) and self.storage.exists(recorded, upload.size):
                     self.storage.remove(key)
                     key = recorded
-            if self.ledger.finish(upload.id, sha, secrets.token_urlsafe(24), key):
+            if self.ledger.finish(upload.id, sha, secrets.token_urlsafe(24), key, intent=upload.id):
                 return
             if how != "same":  # the stored content was dropped meanwhile: store it again
                 self.storage.remove(key)
+        self.ledger.published(upload.id)
         raise OSError(errno.EAGAIN, "the stored file kept disappearing")
 
-    def _publish(self, partial_id: str, name: str, size: int, sha: str) -> tuple[str, str]:
+    def _publish(self, partial_id: str, upload_id: str, name: str, size: int, sha: str) -> tuple[str, str]:
         """Show the content under ``name``: the key, and how (``same``, ``linked`` or ``placed``).
 
         The same content under the same name again is the earlier file; under another name, a link to the
-        stored copy (the content takes its space once); new content is placed from the partial file.
+        stored copy (the content takes its space once); new content is placed from the partial file. A new
+        name is first recorded as intended (see :mod:`codecalamity.drop.ledger.publishing`); the caller's
+        record of the upload as done removes the intent.
         """
         same = self.ledger.stored_as(sha, name)
         if same is not None and self.storage.exists(same, size):
             return same, "same"
         blob = self.ledger.blob(sha) if self.storage.links_cheaply else None
-        if blob is not None and self.storage.exists(blob[0], size):
-            return self.storage.link(blob[0], name), "linked"
+        shared = blob[0] if blob is not None and self.storage.exists(blob[0], size) else None
+        self.ledger.intend(partial_id, upload_id, name, size, sha, shared)
+        if shared is not None:
+            return self.storage.link(shared, name), "linked"
         return self.storage.place(partial_id, name), "placed"
+
+    @contextlib.contextmanager
+    def _publishing(self, partial_id: str) -> Iterator[None]:
+        """While the block runs, this process is publishing ``partial_id``: its intent is not a dead one."""
+        self.live.add(partial_id)
+        try:
+            yield
+        finally:
+            self.live.discard(partial_id)
+
+    def unpublish_orphans(self, grace: float) -> int:
+        """Remove what publishers that died left visible with no upload row; return how many files.
+
+        Intents older than ``grace`` seconds and not this process's own are dead publishers' (the cluster's
+        sweepers use a grace far longer than a publication takes). A file counts as the intent's only when it
+        is shown under the intended name, not recorded by any upload, and holds that very content.
+        """
+        removed = 0
+        for intent in self.ledger.intents(time.time() - grace):
+            if intent.id in self.live:
+                continue
+            source = intent.shared if intent.shared is not None else intent.id
+            for key in self.storage.copies(intent.name, intent.size, intent.sha256, source, intent.shared is None):
+                if not self.ledger.shows(key):
+                    logger.warning("removing %s: its upload was cut short before it was recorded", key)
+                    self.storage.remove(key)
+                    removed += 1
+            self.ledger.published(intent.id)
+        return removed
 
     async def finish_whole(self, sink: WholeSink, tus_metadata: str | None = None) -> dict[str, Any]:
         """Store an upload that arrived whole in one request: flushed, published and recorded as done in one
@@ -298,7 +344,8 @@ class Inbox:
 
     def _finish_whole_sync(self, sink: WholeSink, sha: str, tus_metadata: str | None) -> Upload:
         try:
-            return self._record_whole(sink, sha, tus_metadata)
+            with self._publishing(sink.partial_id):
+                return self._record_whole(sink, sha, tus_metadata)
         finally:
             self.storage.discard_partial(sink.partial_id)
 
@@ -306,7 +353,7 @@ class Inbox:
         try:
             sink.flush()
             self.storage.digest(sink.partial_id, sink.written, sha)
-            key, how = self._publish(sink.partial_id, sink.name, sink.written, sha)
+            key, how = self._publish(sink.partial_id, sink.upload_id, sink.name, sink.written, sha)
         except OSError as err:
             raise disk_error(err) from err
         chunk_size = sink.chunk.chunk_size if sink.chunk is not None else max(sink.written, 1)
@@ -321,10 +368,13 @@ class Inbox:
                 key,
                 tus_metadata=tus_metadata,
                 new_blob=how == "placed",
+                intent=sink.partial_id if how != "same" else None,
             )
         except sqlite3.OperationalError as err:
             if how != "same":
                 self.storage.remove(key)
+                with contextlib.suppress(sqlite3.OperationalError):
+                    self.ledger.published(sink.partial_id)
             raise ledger_error(err) from err
         if upload is not None:
             logger.info("received %s (%d bytes, sha256 %s)", sink.name, sink.written, sha)
@@ -332,6 +382,7 @@ class Inbox:
         # another request stored this very upload meanwhile (the only chunk of a Dropzone upload, sent twice)
         if how != "same":
             self.storage.remove(key)
+            self.ledger.published(sink.partial_id)
         if self.ledger.chunk_sha(sink.upload_id, 0) != sha:
             raise Conflict("chunk 0 was already received with different content")
         existing = self.ledger.get(sink.upload_id)
@@ -386,8 +437,12 @@ class Inbox:
 
         Only uploads that no live process is finishing (their claim is free) and that went into finishing
         more than ``grace`` seconds ago are touched, so every node of a cluster may run this at any time
-        (the sweeper does, and so finishes what a dead node left half-done).
+        (the sweeper does, and so finishes what a dead node left half-done). Files that a dead publisher left
+        visible with no upload row go first, so that finishing again shows the upload under its own name.
         """
+        # another node's live publication is not in self.live: in a shared ledger, only intents older than any
+        # publication takes are dead ones
+        self.unpublish_orphans(grace if self.ledger.single_process else max(grace, PUBLISH_GRACE))
         for upload in self.ledger.stale("finishing", time.time() - grace):
             with self.ledger.claim(f"finish:{upload.id}") as mine:
                 if not mine:
@@ -440,6 +495,7 @@ class Inbox:
             for upload in self.ledger.stale("done", now - self.config.keep, column="finished"):
                 removed += self._expire_one(upload)
         removed += self.storage.abandon(now - self.config.partial_ttl)
+        self.ledger.forget_gone(now - 2 * self.config.partial_ttl)
         if removed:
             logger.info("expired %d upload(s)", removed)
         return removed
@@ -447,13 +503,19 @@ class Inbox:
     def _expire_one(self, upload: Upload) -> int:
         # sweepers of several nodes may see the same stale upload: only the one whose delete matched removes it
         pieces = self.ledger.pieces(upload.id)
-        if not self.ledger.delete_if_unchanged(upload):
+        gone = None
+        if upload.state != "done":
+            gone = f"nothing arrived for {_duration(self.config.partial_ttl)}, so it expired"
+        if not self.ledger.delete_if_unchanged(upload, gone=gone):
             return 0
         self._remove_bytes(upload, pieces)
         return 1
 
 
-def _shows(key: str, name: str) -> bool:
-    """Whether ``key`` is one of the names a file called ``name`` is stored under (``name``, ``name (n)``)."""
-    base = disk_name(name)
-    return key == base or any(numbered(base, int(n)) == key for n in re.findall(r" \((\d+)\)", key))
+def _duration(seconds: float) -> str:
+    """``seconds`` as people say it: 90 s, 15 min, 24 h."""
+    if seconds < 120:
+        return f"{seconds:g} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds / 3600:.3g} h"

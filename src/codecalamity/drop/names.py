@@ -44,6 +44,12 @@ def numbered(name: str, n: int) -> str:
     return f"{stem} ({n}).{ext}"
 
 
+def shown_as(key: str, name: str) -> bool:
+    """Whether ``key`` is one of the names a file called ``name`` is stored under (``name``, ``name (n)``)."""
+    base = disk_name(name)
+    return key == base or any(numbered(base, int(n)) == key for n in re.findall(r" \((\d+)\)", key))
+
+
 def _fit(name: str, max_bytes: int) -> str:
     """Cut ``name`` to ``max_bytes`` of UTF-8, shortening the stem so that a short extension survives."""
     stem, dot, ext = name.rpartition(".")

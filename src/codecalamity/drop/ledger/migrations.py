@@ -137,6 +137,31 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX pieces_key ON pieces(key)
         """,
     ),
+    Migration(
+        6,
+        "publishing: a finished upload about to appear under its name, recorded before it appears; "
+        "gone: uploads that expired unfinished, so that a late chunk is refused rather than restarting them",
+        # publishing.id is the partial content being published; shared is the stored key it is linked to (the same
+        # content stored already) or NULL when it is placed from the partial content. The row goes in the
+        # transaction that records the upload done; one left behind is a publisher that died in between
+        # (Inbox.recover). gone rows are kept for one more --partial-ttl.
+        """
+        CREATE TABLE publishing (
+            id        TEXT PRIMARY KEY,
+            upload_id TEXT NOT NULL,
+            name      TEXT NOT NULL,
+            size      {bigint} NOT NULL,
+            sha256    TEXT NOT NULL,
+            shared    TEXT,
+            started   {real} NOT NULL
+        ){without_rowid};
+        CREATE TABLE gone (
+            id     TEXT PRIMARY KEY,
+            reason TEXT NOT NULL,
+            since  {real} NOT NULL
+        ){without_rowid}
+        """,
+    ),
 )
 
 VERSIONS_TABLE = "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied {real} NOT NULL)"

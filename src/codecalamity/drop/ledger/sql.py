@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from codecalamity.drop.ledger import Upload
 from codecalamity.drop.ledger.assemblies import AssemblyQueries
+from codecalamity.drop.ledger.gone import GoneQueries
 from codecalamity.drop.ledger.migrations import MIGRATIONS, VERSIONS_TABLE, Dialect
+from codecalamity.drop.ledger.publishing import PublishingQueries
 
 if TYPE_CHECKING:
     from codecalamity.drop.storage import Piece
@@ -38,7 +40,7 @@ class Db(Protocol):
     def execute(self, sql: str, args: Sequence[object] = ()) -> Cursor: ...
 
 
-class SqlLedger(AssemblyQueries):
+class SqlLedger(AssemblyQueries, PublishingQueries, GoneQueries):
     """The drop box's bookkeeping: uploads, chunks, tus offsets, object-store pieces and stored files.
 
     Subclasses provide :meth:`_tx` (a write transaction), :meth:`_read` (a consistent read),
@@ -46,6 +48,8 @@ class SqlLedger(AssemblyQueries):
     """
 
     dialect: Dialect
+    single_process = False
+    """True when one process owns the ledger (SQLite): whatever it did not finish before it started is dead."""
 
     def _tx(self) -> AbstractContextManager[Db]:
         raise NotImplementedError
@@ -129,12 +133,15 @@ class SqlLedger(AssemblyQueries):
         with self._tx() as db:
             return db.execute(sql, args).rowcount == 1
 
-    def finish(self, upload_id: str, sha256: str, token: str, stored: str | None = None) -> bool:
+    def finish(
+        self, upload_id: str, sha256: str, token: str, stored: str | None = None, *, intent: str | None = None
+    ) -> bool:
         """Mark an upload done with its content hash, download token and the key it is visible under.
 
         Returns False, changing nothing, when no stored file is recorded for ``sha256`` (the sweeper removed
         it meanwhile): the caller stores the content again. The blob row is share-locked, so it cannot be
-        dropped as unused between this check and the upload becoming its user.
+        dropped as unused between this check and the upload becoming its user. ``intent`` is the publication
+        (see :meth:`intend`) that this record completes.
         """
         now = time.time()
         with self._tx() as db:
@@ -148,6 +155,8 @@ class SqlLedger(AssemblyQueries):
                 " updated = ? WHERE id = ?",
                 (sha256, token, stored, now, now, upload_id),
             )
+            if intent is not None:
+                self.published(intent, db)
         return True
 
     def add_done(
@@ -162,10 +171,12 @@ class SqlLedger(AssemblyQueries):
         *,
         tus_metadata: str | None = None,
         new_blob: bool = False,
+        intent: str | None = None,
     ) -> Upload | None:
         """Record, in one transaction, an upload that arrived whole and is stored as ``stored``: the upload (done),
         its one chunk, its tus offset (with ``tus_metadata``) and, with ``new_blob``, the stored content.
-        None, recording nothing, when an upload with this id exists already."""
+        None, recording nothing, when an upload with this id exists already. ``intent`` is the publication
+        (see :meth:`intend`) that this record completes."""
         now = time.time()
         with self._tx() as db:
             inserted = db.execute(
@@ -176,6 +187,8 @@ class SqlLedger(AssemblyQueries):
             ).rowcount
             if inserted != 1:
                 return None
+            if intent is not None:
+                self.published(intent, db)
             db.execute(
                 "INSERT INTO chunks (upload_id, idx, size, sha256) VALUES (?, 0, ?, ?)", (upload_id, size, sha256)
             )
@@ -234,19 +247,23 @@ class SqlLedger(AssemblyQueries):
         with self._tx() as db:
             db.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
 
-    def delete_if_unchanged(self, upload: Upload) -> bool:
+    def delete_if_unchanged(self, upload: Upload, gone: str | None = None) -> bool:
         """Forget ``upload`` only if its row is still as read (same state, not touched since); True if so.
 
-        Sweepers on several nodes that saw the same stale upload race here; exactly one wins.
+        Sweepers on several nodes that saw the same stale upload race here; exactly one wins. With ``gone``,
+        a tombstone with that reason stays (see :mod:`codecalamity.drop.ledger.gone`).
         """
         with self._tx() as db:
-            return (
+            deleted = (
                 db.execute(
                     "DELETE FROM uploads WHERE id = ? AND state = ? AND updated = ?",
                     (upload.id, upload.state, upload.updated),
                 ).rowcount
                 == 1
             )
+            if deleted and gone is not None:
+                self.bury(upload.id, gone, db)
+            return deleted
 
     def stale(self, state: str, before: float, column: str = "updated") -> list[Upload]:
         """Uploads in ``state`` whose ``column`` (``updated`` or ``finished``) is older than ``before``."""

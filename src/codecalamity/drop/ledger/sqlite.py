@@ -26,6 +26,7 @@ class SqliteLedger(SqlLedger):
     """
 
     dialect = SQLITE
+    single_process = True
 
     def __init__(self, path: Path) -> None:
         self.path = path

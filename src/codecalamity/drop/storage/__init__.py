@@ -92,6 +92,11 @@ class Storage(Protocol):
     def place(self, upload_id: str, name: str) -> str:
         """Publish the partial content under a new, unused name derived from ``name``; return its key."""
 
+    def copies(self, name: str, size: int, sha256: str, source: str, partial: bool) -> list[str]:
+        """Stored files shown as ``name`` (or ``name (n)``) that are ``source``'s content: what a publisher
+        that died before recording them left visible. ``source`` is a partial id when ``partial``, else the
+        stored key the new name was linked to; ``size`` and ``sha256`` are the content's."""
+
     def link(self, key: str, name: str) -> str:
         """Show the stored file ``key`` under a new, unused name derived from ``name`` too; return its key.
 

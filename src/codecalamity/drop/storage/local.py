@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from codecalamity.drop.names import disk_name, numbered
+from codecalamity.drop.names import disk_name, numbered, shown_as
 from codecalamity.drop.storage import ChunkWriter, Piece
 
 HASH_BLOCK = 256 * 1024
@@ -141,14 +141,7 @@ class LocalStorage:
             with open(path, "rb") as f:
                 os.fsync(f.fileno())
             return known
-        sha = hashlib.sha256()
-        with open(path, "rb", buffering=0) as f:
-            buf = bytearray(HASH_BLOCK)
-            view = memoryview(buf)
-            while n := f.readinto(buf):
-                sha.update(view[:n])
-            os.fsync(f.fileno())
-        return sha.hexdigest()
+        return _sha256(path, sync=True)
 
     def concatenate(self, upload_id: str, parts: list[tuple[str, int]]) -> list[Piece]:
         # copy_file_range: the kernel copies (a reflink, no data written, on btrfs or XFS); the bytes never pass
@@ -208,6 +201,28 @@ class LocalStorage:
     def link(self, key: str, name: str) -> str:
         return self._link_unique(self.path(key), disk_name(name))
 
+    def copies(self, name: str, size: int, sha256: str, source: str, partial: bool) -> list[str]:
+        """Stored files shown as ``name`` that are the content of ``source`` (a partial id when ``partial``,
+        else a stored key): hard links to it, or, when it is on another disk, copies of it."""
+        origin_path = self._partial(source) if partial else self.path(source)
+        try:
+            origin = origin_path.stat()
+        except FileNotFoundError:
+            return []
+        found = []
+        for entry in os.scandir(self.root):
+            if entry.name.startswith(".") or not shown_as(entry.name, name):
+                continue
+            try:
+                stat = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+            if stat.st_size != size:
+                continue
+            if os.path.samestat(stat, origin) or (stat.st_dev != origin.st_dev and _sha256(entry.path) == sha256):
+                found.append(entry.name)
+        return found
+
     def exists(self, key: str, size: int) -> bool:
         try:
             return self.path(key).stat().st_size == size
@@ -255,6 +270,19 @@ class LocalStorage:
 
     def close(self) -> None:
         pass
+
+
+def _sha256(path: Path | str, *, sync: bool = False) -> str:
+    """The file's sha256, read in small blocks; with ``sync``, flushed to disk too."""
+    sha = hashlib.sha256()
+    with open(path, "rb", buffering=0) as f:
+        buf = bytearray(HASH_BLOCK)
+        view = memoryview(buf)
+        while n := f.readinto(buf):
+            sha.update(view[:n])
+        if sync:
+            os.fsync(f.fileno())
+    return sha.hexdigest()
 
 
 def _copy_range(src: int, dst: int, size: int, at: int) -> None:

@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 
 from codecalamity._errors import UsageError
 from codecalamity.drop.errors import Unavailable
+from codecalamity.drop.names import shown_as
 from codecalamity.drop.storage import s3_sweep
 from codecalamity.drop.storage.s3_parts import (
     GONE,
@@ -365,6 +366,30 @@ class S3Storage:
                 logger.warning("could not abort multipart upload of %s: %s", name, err)
         except Unavailable as err:
             logger.warning("could not abort multipart upload of %s: %s", name, err)
+
+    def copies(self, name: str, size: int, sha256: str, source: str, partial: bool) -> list[str]:
+        """Published objects shown as ``name`` whose content is ``sha256`` (object stores have no links: the
+        content is read back; only at start-up, and only for objects of the right name and size)."""
+        found = []
+        prefix = self._key("")
+        keys: list[str] = []
+        token: dict[str, str] = {}
+        while True:
+            page = self.call("list_objects_v2", Prefix=prefix, **token)
+            keys += [str(item["Key"]) for item in page.get("Contents", [])]
+            if not page.get("IsTruncated"):
+                break
+            token = {"ContinuationToken": page["NextContinuationToken"]}
+        for key in keys:
+            short = key[len(prefix) :]
+            if short.startswith(".") or "/" in short or not shown_as(short, name) or not self.exists(short, size):
+                continue
+            sha = hashlib.sha256()
+            for block in self.read(short, 0, size):
+                sha.update(block)
+            if sha.hexdigest() == sha256:
+                found.append(short)
+        return found
 
     def exists(self, key: str, size: int | None) -> bool:
         from botocore.exceptions import ClientError

@@ -70,15 +70,21 @@
   const batch = { files: 0, done: 0, failed: 0, bytes: 0, doneBytes: 0 };
   const active = new Set(); // big files in flight, each with its own bar
   const failures = []; // [name, reason] not yet drawn
+  // at most DRAW_EVERY ms apart: a frame for each of fifty files a second made the browser repaint the list
+  // (and raster it) fifty times a second, which cost it about as much as sending the files
+  const DRAW_EVERY = 200;
   let drawing = false;
+  let drawn = 0;
   function redraw() {
     if (drawing) return;
     drawing = true;
-    window.requestAnimationFrame(draw);
+    const wait = Math.max(0, drawn + DRAW_EVERY - performance.now());
+    setTimeout(function () { window.requestAnimationFrame(draw); }, wait);
   }
 
   function draw() {
     drawing = false;
+    drawn = performance.now();
     if (fresh.length) {
       const rows = document.createDocumentFragment();
       for (const item of showAll ? fresh : fresh.slice(-SHOWN)) rows.appendChild(makeRow(item));

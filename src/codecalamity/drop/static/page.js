@@ -172,7 +172,7 @@
     });
   });
 
-  redraw();
+  draw(); // the list from earlier visits, at once
 
   // the batch's counts: a file added when nothing is left in flight starts a new batch
   function added(file) {

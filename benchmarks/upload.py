@@ -6,7 +6,8 @@
 Data: one big file (1 GiB), 200 files of 1 MiB and 2,000 files of 64 KiB, in a scratch folder on the same disk as
 the servers' storage (``--sets`` picks some of them, ``--cases`` some clients; copyparty + u2c always runs;
 ``--before DIR`` runs our server and clients from another checkout too, as "before"). For each (server, client):
-MB/s (1 MB = 10^6 bytes; median of the runs, each on a fresh server and empty storage), server CPU seconds and
+MB/s (1 MB = 10^6 bytes; median of the runs, each on a fresh server and empty storage; the cases take turns,
+one run each per round, so that every one sees the same drift in the machine's load), server CPU seconds and
 server peak RSS, and the ratio to copyparty + u2c. Browser clients (our
 page in both modes, and copyparty's own web uploader, the fair peer for a page) run in headless Chromium; for them
 a second figure is timed inside the page, from choosing the files to the last one stored, as a user with the page
@@ -432,16 +433,26 @@ def main() -> None:
                     os.unlink(dst)
                 cps.append(sum(p.stat().st_size for p in files) / MB / (time.perf_counter() - t0))
             results = {}
-            failures = {}
-            for kind, client_name, client in cases:
-                if "(big file)" in client_name and not label.startswith("1 file"):  # plain send below 64 MiB
-                    continue
-                if args.no_browser and "chromium" in client_name:
-                    continue
-                try:
-                    runs = [measure(kind, client, files, work) for _ in range(args.runs)]
-                except Exception as err:  # a failing or stuck client is reported beside the others, not fatal
-                    failures[(kind, client_name)] = str(err).splitlines()[0][:100]
+            failures: dict[tuple[str, str], str] = {}
+            chosen = [
+                (kind, client_name, client)
+                for kind, client_name, client in cases
+                if ("(big file)" not in client_name or label.startswith("1 file"))  # plain send below 64 MiB
+                and not (args.no_browser and "chromium" in client_name)
+            ]
+            # every case once per round, round after round: on a shared machine the load drifts, and a peer
+            # measured minutes after us would see another machine
+            measured: dict[tuple[str, str], list[tuple[float, float, int, float | None]]] = {}
+            for _ in range(args.runs):
+                for kind, client_name, client in chosen:
+                    if (kind, client_name) in failures:
+                        continue
+                    try:
+                        measured.setdefault((kind, client_name), []).append(measure(kind, client, files, work))
+                    except Exception as err:  # a failing or stuck client is reported beside the others, not fatal
+                        failures[(kind, client_name)] = str(err).splitlines()[0][:100]
+            for (kind, client_name), runs in measured.items():
+                if (kind, client_name) in failures:
                     continue
                 results[(kind, client_name)] = (
                     statistics.median(r[0] for r in runs),

@@ -203,10 +203,10 @@
     redraw();
   }
 
-  // tus: one PATCH stream per file, resumed after a dropped connection or a page reload. A small file goes
-  // with its creation request (one round trip instead of two): nothing to resume there, so nothing is
-  // remembered for it either. At most PARALLEL files are in flight (twice the browser's connections per server,
-  // so the next one is ready when a connection frees); the others wait their turn in order.
+  // tus: a small file goes whole with its creation request (one round trip; nothing to resume, so nothing is
+  // remembered for it), a big one as a PATCH stream resumed after a dropped connection or a page reload. At most
+  // PARALLEL files are in flight (twice the browser's connections per server, so the next one is ready when a
+  // connection frees); the others wait their turn in order.
   const SMALL = 8 * 1024 * 1024;
   const PARALLEL = 12;
   const waiting = [];
@@ -220,55 +220,110 @@
   }
   function sendByTus(dz, file) {
     file.status = Dropzone.UPLOADING;
-    waiting.push(function (finished) { startTus(dz, file, finished); });
+    waiting.push(function (finished) {
+      if (file.size <= SMALL) sendSmall(dz, file, finished, 0);
+      else startTus(dz, file, finished);
+    });
     next();
   }
+  function stored(dz, file, id, headers) {
+    remember({
+      id: id,
+      name: file.name,
+      size: file.size,
+      sha256: headers("Upload-Sha256"),
+      token: headers("Upload-Token"),
+    });
+    file.status = Dropzone.SUCCESS;
+    dz.emit("success", file, "");
+    dz.emit("complete", file);
+  }
+  function failed(dz, file, reason) {
+    file.status = Dropzone.ERROR;
+    dz.emit("error", file, reason);
+    dz.emit("complete", file);
+  }
+
+  // A small file is one tus creation-with-upload request, sent with fetch: no upload progress events (each one a
+  // message from Chromium's network process) and no tus-js-client machinery for it. A dropped connection, 5xx,
+  // 409, 423 or 429 is tried again after RETRY_DELAYS[attempt], as tus-js-client does; the server drops what a
+  // cut request brought, so the file is sent whole again.
+  const RETRY_DELAYS = [0, 1000, 3000, 5000, 10000, 20000];
+  function base64(text) {
+    let binary = "";
+    new TextEncoder().encode(text).forEach(function (b) { binary += String.fromCharCode(b); });
+    return btoa(binary);
+  }
+  function sendSmall(dz, file, finished, attempt) {
+    const again = function (reason) {
+      if (attempt >= RETRY_DELAYS.length) {
+        finished();
+        failed(dz, file, reason);
+        return;
+      }
+      setTimeout(function () { sendSmall(dz, file, finished, attempt + 1); }, RETRY_DELAYS[attempt]);
+    };
+    const headers = {
+      "Tus-Resumable": "1.0.0",
+      "Upload-Length": String(file.size),
+      "Upload-Metadata": "filename " + base64(file.name) + ",filetype " + base64(file.type || "application/octet-stream"),
+      "Content-Type": "application/offset+octet-stream",
+    };
+    fetch("/files/", { method: "POST", headers: headers, body: file, credentials: "same-origin" }).then(
+      function (r) {
+        if (r.status === 201) {
+          finished();
+          const url = r.headers.get("Location") || "";
+          const id = url.split("/").pop();
+          if (r.headers.get("Upload-Token")) {
+            stored(dz, file, id, function (name) { return r.headers.get(name); });
+            return;
+          }
+          fetch(url, { method: "HEAD", headers: { "Tus-Resumable": "1.0.0" }, credentials: "same-origin" })
+            .then(function (h) { stored(dz, file, id, function (name) { return h.headers.get(name); }); });
+          return;
+        }
+        r.text().then(function (text) {
+          const reason = (text.trim() || "HTTP " + r.status).split("\n")[0];
+          if (r.status >= 500 || [409, 423, 429].includes(r.status)) {
+            again(reason);
+          } else {
+            finished();
+            failed(dz, file, reason);
+          }
+        });
+      },
+      function (err) { again(String((err && err.message) || err)); }
+    );
+  }
+
+  // A big file: one resumable PATCH stream through tus-js-client, resumed after a reload too.
   function startTus(dz, file, finished) {
-    const small = file.size <= SMALL;
     const upload = new tus.Upload(file, {
       endpoint: "/files/",
-      retryDelays: [0, 1000, 3000, 5000, 10000, 20000],
+      retryDelays: RETRY_DELAYS,
       metadata: { filename: file.name, filetype: file.type || "application/octet-stream" },
-      uploadDataDuringCreation: small,
-      storeFingerprintForResuming: !small,
       removeFingerprintOnSuccess: true,
-      onProgress: small ? null : function (sent, total) {
+      onProgress: function (sent, total) {
         dz.emit("uploadprogress", file, total ? (100 * sent) / total : 100, sent);
       },
       onError: function (err) {
         finished();
-        file.status = Dropzone.ERROR;
-        dz.emit("error", file, String((err && err.message) || err).split("\n")[0]);
-        dz.emit("complete", file);
+        failed(dz, file, String((err && err.message) || err).split("\n")[0]);
       },
       onSuccess: function (payload) {
         finished();
         const last = payload && payload.lastResponse;
-        const stored = function (headers) {
-          remember({
-            id: upload.url.split("/").pop(),
-            name: file.name,
-            size: file.size,
-            sha256: headers("Upload-Sha256"),
-            token: headers("Upload-Token"),
-          });
-          file.status = Dropzone.SUCCESS;
-          dz.emit("success", file, "");
-          dz.emit("complete", file);
-        };
+        const id = upload.url.split("/").pop();
         // the reply that finished the upload carries the checksum and token; ask again only if it did not
         if (last && last.getHeader("Upload-Token")) {
-          stored(function (name) { return last.getHeader(name); });
+          stored(dz, file, id, function (name) { return last.getHeader(name); });
           return;
         }
         fetch(upload.url, { method: "HEAD", headers: { "Tus-Resumable": "1.0.0" }, credentials: "same-origin" })
-          .then(function (r) { stored(function (name) { return r.headers.get(name); }); });
+          .then(function (r) { stored(dz, file, id, function (name) { return r.headers.get(name); }); });
       },
     });
-    if (small) {
-      upload.start();
-      return;
-    }
     upload.findPreviousUploads().then(function (previous) {
       if (previous.length) upload.resumeFromPreviousUpload(previous[0]);
       upload.start();

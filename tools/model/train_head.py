@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "tools" / "model"))
 
 from image_sets import default_sets, read_sets  # noqa: E402
-from views import view_matrix  # noqa: E402
+from views import use_backbone, view_matrix  # noqa: E402
 
 from codecalamity.images.loso import choose_thresholds, pooled_scores, summarise  # noqa: E402
 from codecalamity.images.methods.model import Head  # noqa: E402
@@ -38,7 +38,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("sets", nargs="*", type=Path)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--backbone", type=Path, help="features from another backbone file (to measure it)")
     args = parser.parse_args()
+    if args.backbone:
+        use_backbone(args.backbone)
     roots = args.sets or default_sets()
     items = read_sets(roots)
     train = [view_matrix(items, v) for v in RECIPE.train_views]

@@ -9,6 +9,7 @@ statistics of codecalamity.images.texture).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import os
 import sys
@@ -31,7 +32,10 @@ from codecalamity.images.loading import ImageError, load_image  # noqa: E402
 from codecalamity.images.methods.model import FEATURES, center_input, features, to_input  # noqa: E402
 
 SIZE = 224
-BACKBONE = "mnv2"
+BACKBONE = "mnv2-" + hashlib.sha256(
+    (ROOT / "src" / "codecalamity" / "images" / "model" / "backbone.onnx").read_bytes()
+).hexdigest()[:8]
+# the cache's name says which backbone computed it, so a rebuilt backbone never reads stale features
 VIEWS = ("whole", "mirror", "jpeg", "center", "texture")
 Array = npt.NDArray[np.float32]
 
@@ -72,8 +76,26 @@ def style_features(batch: Array) -> Array:
     return np.asarray(_STYLE.run(["features"], {"input": batch})[0])
 
 
+_OTHER: list[object] = []
+
+
+def use_backbone(path: Path) -> None:
+    """Compute (and cache) features with the backbone file ``path`` instead of the shipped one."""
+    import onnxruntime as ort
+
+    global BACKBONE
+    BACKBONE = "mnv2-" + hashlib.sha256(path.read_bytes()).hexdigest()[:8]
+    _OTHER[:] = [ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])]
+
+
+def _features(batch: Array) -> Array:
+    if _OTHER:
+        return np.asarray(_OTHER[0].run(["features"], {"input": batch})[0])  # type: ignore[attr-defined]
+    return features(batch)
+
+
 def extractor(view: str, style: bool = False):  # type: ignore[no-untyped-def]
-    run_backbone = style_features if style else features
+    run_backbone = style_features if style else _features
     width = 3440 if style else FEATURES
 
     def run(paths: Sequence[Path]) -> list[Array]:
@@ -126,7 +148,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("sets", nargs="*", type=Path)
     parser.add_argument("--views", default="whole,mirror,jpeg,texture")
+    parser.add_argument("--backbone", type=Path, help="another backbone file (default: the shipped one)")
     args = parser.parse_args()
+    if args.backbone:
+        use_backbone(args.backbone)
     items = read_sets(args.sets or default_sets())
     for view in args.views.split(","):
         started = time.perf_counter()

@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument("sets", nargs="*", type=Path)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--backbone", type=Path, help="features from another backbone file (to measure it)")
+    parser.add_argument("--predictions", type=Path, help="write each picture's out-of-source P(cartoon) (CSV)")
     args = parser.parse_args()
     if args.backbone:
         use_backbone(args.backbone)
@@ -62,6 +63,10 @@ def main() -> None:
     probs = 1 / (1 + np.exp(-np.clip(a * raw + b, -50, 50)))
     high, low = choose_thresholds(probs, labels)
     s = summarise(probs, labels, groups, [it.kind for it in items], high, low)
+    if args.predictions:
+        with open(args.predictions, "w") as f:
+            f.write("file,label,group,kind,p_cartoon\n")
+            f.writelines(f'"{it.path}",{it.label},{it.group},{it.kind},{p:.5f}\n' for it, p in zip(items, probs, strict=True))
     linear = RECIPE.fit(rows, labels, groups)
     head = Head(
         linear.mean.astype(np.float32),

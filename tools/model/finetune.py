@@ -259,7 +259,9 @@ def main() -> None:
     sel = np.isin(fold, wanted)
     results = {}
     for name, r in raw.items():
-        results[name] = report(name, r[sel], labels[sel], [g for g, s in zip(groups, sel) if s], [kk for kk, s in zip(kinds, sel) if s])
+        results[name] = report(
+            name, r[sel], labels[sel], [groups[i] for i in np.flatnonzero(sel)], [kinds[i] for i in np.flatnonzero(sel)]
+        )
     print("per source: frozen ridge | tuned head | tuned ridge")
     for g in sorted(results["frozen ridge"]["by_group"], key=lambda g: -results["frozen ridge"]["by_group"][g][1]):
         cells = [results[n]["by_group"][g] for n in raw]
@@ -268,7 +270,9 @@ def main() -> None:
     for g in sorted(results["frozen ridge"]["by_kind"]):
         cells = [results[n]["by_kind"][g] for n in raw]
         print(f"  {g:34} n {cells[0][1]:5d} " + " ".join(f"{r / n:7.1%}" for r, n in cells))
-    np.savez(args.cache / "fold_scores.npz", fold=fold, labels=labels, **{k.replace(" ", "_"): v for k, v in raw.items()})
+    np.savez(
+        args.cache / "fold_scores.npz", fold=fold, labels=labels, **{k.replace(" ", "_"): v for k, v in raw.items()}
+    )
     if args.export:
         net, head = finetune(base, acts, labels, w, pooled0, np.ones(len(rows), bool), args.epochs, args.lr, seed=99)
         export(net, args.cache, args.export)

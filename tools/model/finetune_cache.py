@@ -152,7 +152,9 @@ def main() -> None:
         writer.writerow(["ok", "path", "label", "group", "kind", "sha256"])
         for item, good_item in zip(items, ok, strict=True):
             writer.writerow([int(good_item), item.path, item.label, item.group, item.kind, item.sha256])
-    print(f"done: {int(ok.sum())}/{len(items)} pictures, {views} views, {shape} in {time.perf_counter() - started:.0f} s")
+    print(
+        f"done: {int(ok.sum())}/{len(items)} pictures, {views} views, {shape} in {time.perf_counter() - started:.0f} s"
+    )
 
 
 if __name__ == "__main__":

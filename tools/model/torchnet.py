@@ -46,7 +46,6 @@ class KerasNet(nn.Module):
         self.params = nn.ParameterDict()
         self.stats: dict[str, torch.Tensor] = {}
         for name, w in weights.items():
-            layer = name.split("/")[0]
             t = torch.from_numpy(w.copy())
             if name.endswith("/depthwise_kernel"):
                 h, wd, cin, mult = w.shape
@@ -59,7 +58,6 @@ class KerasNet(nn.Module):
                 self.register_buffer(_key(name), t.contiguous())
             else:
                 self.params[_key(name)] = nn.Parameter(t.contiguous())
-            del layer
         self.index = {layer["name"]: i for i, layer in enumerate(self.layers)}
 
     def p(self, name: str) -> torch.Tensor:

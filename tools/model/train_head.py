@@ -66,7 +66,9 @@ def main() -> None:
     if args.predictions:
         with open(args.predictions, "w") as f:
             f.write("file,label,group,kind,p_cartoon\n")
-            f.writelines(f'"{it.path}",{it.label},{it.group},{it.kind},{p:.5f}\n' for it, p in zip(items, probs, strict=True))
+            f.writelines(
+                f'"{it.path}",{it.label},{it.group},{it.kind},{p:.5f}\n' for it, p in zip(items, probs, strict=True)
+            )
     linear = RECIPE.fit(rows, labels, groups)
     head = Head(
         linear.mean.astype(np.float32),

@@ -32,9 +32,8 @@ from codecalamity.images.loading import ImageError, load_image  # noqa: E402
 from codecalamity.images.methods.model import FEATURES, center_input, features, to_input  # noqa: E402
 
 SIZE = 224
-BACKBONE = "mnv2-" + hashlib.sha256(
-    (ROOT / "src" / "codecalamity" / "images" / "model" / "backbone.onnx").read_bytes()
-).hexdigest()[:8]
+MODEL_FILE = ROOT / "src" / "codecalamity" / "images" / "model" / "backbone.onnx"
+BACKBONE = "mnv2-" + hashlib.sha256(MODEL_FILE.read_bytes()).hexdigest()[:8]
 # the cache's name says which backbone computed it, so a rebuilt backbone never reads stale features
 VIEWS = ("whole", "mirror", "jpeg", "center", "texture")
 Array = npt.NDArray[np.float32]

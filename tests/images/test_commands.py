@@ -37,6 +37,11 @@ def test_classify_json_csv_and_failures(mixed_folder: Path) -> None:
     assert by_name["broken.jpg"]["label"] == "error"
     assert "failed:" in err and "broken.jpg" in err
     assert all(by_name[f"cartoon{i}.png"]["label"] == "cartoon" for i in range(6))
+    # the default photo threshold is strict (99 % right moves out of source): a photo may stay unsure, never cartoon
+    assert all(by_name[f"photo{i}.jpg"]["label"] in ("photo", "unsure") for i in range(6))
+    code, out, _ = _run("classify", str(mixed_folder), "--json", "--photo-below", "0.5", "--cartoon-above", "0.5")
+    assert code == 1
+    by_name = {Path(r["file"]).name: r for r in json.loads(out)}
     assert all(by_name[f"photo{i}.jpg"]["label"] == "photo" for i in range(6))
     code, out, _ = _run("classify", str(mixed_folder / "cartoon0.png"), "--csv", "--method", "edges")
     assert code == 0

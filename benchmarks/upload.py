@@ -460,6 +460,8 @@ def main() -> None:
                     max(r[2] for r in runs),
                     statistics.median(r[3] for r in runs) if all(r[3] is not None for r in runs) else None,
                 )
+            if ("copyparty", "u2c") not in results:  # the peer every ratio is taken against
+                raise SystemExit(f"copyparty + u2c failed: {failures.get(('copyparty', 'u2c'), 'did not run')}")
             base = results[("copyparty", "u2c")]
             print(
                 f"{'server':11} {'client':27} {'MB/s':>8} {'x copyparty':>11} {'server CPU s':>12} {'peak RSS MB':>11}"

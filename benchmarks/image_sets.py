@@ -3,7 +3,8 @@
 A set is a folder with ``manifest.csv``; three layouts are read:
 
 - the development set (``shared/datasets/cartoon-photo``): ``file,label,source_package,...``
-- the training set (``data/trainset``): ``file,label,source,group,kind,package,version,origin,sha256``
+- the training set (``.bench-work/train-set``, else ``data/trainset-v3``):
+  ``file,label,source,group,kind,package,version,origin,sha256``
 - the external set (``benchmarks/external_set.py``): ``file,label,source_package,version,part,origin,sha256``
 
 Every file becomes an :class:`Item` with its leave-one-source-out group (its source package or collection) and a
@@ -29,7 +30,8 @@ import numpy.typing as npt
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_SET = ROOT.parent / "shared" / "datasets" / "cartoon-photo"
-TRAIN_SET = ROOT.parent / "data" / "trainset"
+# the builder's default output (benchmarks/train_set.py) and the folder the shipped head was fitted from
+TRAIN_SETS = (ROOT / ".bench-work" / "train-set", ROOT.parent / "data" / "trainset-v3")
 EXTERNAL_SETS = (ROOT.parent / "data" / "external", ROOT / ".bench-work" / "external-set")
 CACHE = ROOT / ".bench-work" / "features"
 RESERVED = frozenset(
@@ -70,8 +72,7 @@ class Item:
 def default_sets() -> list[Path]:
     """The development set, the training set when it is there, and the first external set found."""
     found = [DEV_SET]
-    if (TRAIN_SET / "manifest.csv").is_file():
-        found.append(TRAIN_SET)
+    found += [p for p in TRAIN_SETS if (p / "manifest.csv").is_file()][:1]
     found += [p for p in EXTERNAL_SETS if (p / "manifest.csv").is_file()][:1]
     return found
 

@@ -2,11 +2,11 @@
 
     python benchmarks/images.py [SET ...] [--no-speed]
 
-SETs default to the development set (../shared/datasets/cartoon-photo), the training set (../data/trainset)
-when present, and the external set (../data/external, else .bench-work/external-set). Files of the reserved
-Debian packages are never read (benchmarks/image_sets.py). Every picture's source (package or collection) is
-its group: each fitted thing is fitted on every other source and scored on the one left out, and the scores
-are pooled.
+SETs default to the development set (../shared/datasets/cartoon-photo), the training set (.bench-work/train-set,
+else ../data/trainset-v3) when present, and the external set (../data/external, else .bench-work/external-set).
+Files of the reserved Debian packages are never read (benchmarks/image_sets.py). Every picture's source (package
+or collection) is its group: each fitted thing is fitted on every other source and scored on the one left out,
+and the scores are pooled.
 
 - `model`: the shipped recipe (codecalamity.images.recipe: a balanced ridge head on the backbone's features of
   each picture and its middle, the two scores averaged; Platt-scaled) refitted per fold; accuracy, recall per

@@ -4,7 +4,8 @@ and thresholded on its leave-one-source-out scores.
 
     python tools/model/train_head.py [SET ...] [--out src/codecalamity/images/model/head.npz]
 
-SETs default to the development set, the training set (../data/trainset) and the external set (as
+SETs default to the development set, the training set (.bench-work/train-set as benchmarks/train_set.py
+builds it by default, else ../data/trainset-v3) and the external set (as
 benchmarks/images.py; reserved packages are never read). Backbone features come from the per-file cache
 (tools/model/views.py computes what is missing). Steps: leave-one-source-out raw scores of the recipe; Platt
 scaling fitted on them; the sort thresholds chosen on the calibrated pooled scores so that moved files are

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
+from codecalamity.drop.ledger.db import Queries
+
 if TYPE_CHECKING:
-    from codecalamity.drop.ledger.sql import Db
+    pass
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,14 +29,8 @@ class Assembly:
     created: float
 
 
-class AssemblyQueries:
+class AssemblyQueries(Queries):
     """Mixed into :class:`~codecalamity.drop.ledger.sql.SqlLedger`."""
-
-    def _tx(self) -> AbstractContextManager[Db]:
-        raise NotImplementedError
-
-    def _read(self) -> AbstractContextManager[Db]:
-        raise NotImplementedError
 
     def assembly(self, upload_id: str) -> Assembly | None:
         """The multipart upload of ``upload_id``, or None."""

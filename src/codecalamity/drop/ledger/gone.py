@@ -9,21 +9,16 @@ one more ``--partial-ttl``.
 from __future__ import annotations
 
 import time
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
+from codecalamity.drop.ledger.db import Queries
+
 if TYPE_CHECKING:
-    from codecalamity.drop.ledger.sql import Db
+    from codecalamity.drop.ledger.db import Db
 
 
-class GoneQueries:
+class GoneQueries(Queries):
     """The queries on the ``gone`` table (mixed into :class:`~codecalamity.drop.ledger.sql.SqlLedger`)."""
-
-    def _tx(self) -> AbstractContextManager[Db]:
-        raise NotImplementedError
-
-    def _read(self) -> AbstractContextManager[Db]:
-        raise NotImplementedError
 
     def bury(self, upload_id: str, reason: str, db: Db | None = None) -> None:
         """Remember that ``upload_id`` ended unfinished, and why (inside the caller's transaction ``db``)."""

@@ -23,8 +23,9 @@ import psycopg
 from psycopg.rows import dict_row
 
 from codecalamity.drop.errors import Unavailable as LedgerUnavailable
+from codecalamity.drop.ledger.db import Cursor, Db
 from codecalamity.drop.ledger.migrations import POSTGRESQL
-from codecalamity.drop.ledger.sql import Cursor, Db, SqlLedger
+from codecalamity.drop.ledger.sql import SqlLedger
 
 logger = logging.getLogger(__name__)
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
+from codecalamity.drop.ledger.db import Queries
+
 if TYPE_CHECKING:
-    from codecalamity.drop.ledger.sql import Db
+    from codecalamity.drop.ledger.db import Db
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,14 +32,8 @@ class Intent:
     started: float
 
 
-class PublishingQueries:
+class PublishingQueries(Queries):
     """The queries on the ``publishing`` table (mixed into :class:`~codecalamity.drop.ledger.sql.SqlLedger`)."""
-
-    def _tx(self) -> AbstractContextManager[Db]:
-        raise NotImplementedError
-
-    def _read(self) -> AbstractContextManager[Db]:
-        raise NotImplementedError
 
     def intend(self, partial_id: str, upload_id: str, name: str, size: int, sha256: str, shared: str | None) -> None:
         """Record that ``partial_id``'s content is about to appear under ``name`` (before it does)."""

@@ -11,33 +11,17 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from codecalamity.drop.ledger import Upload
 from codecalamity.drop.ledger.assemblies import AssemblyQueries
+from codecalamity.drop.ledger.db import Db
 from codecalamity.drop.ledger.gone import GoneQueries
 from codecalamity.drop.ledger.migrations import MIGRATIONS, VERSIONS_TABLE, Dialect
 from codecalamity.drop.ledger.publishing import PublishingQueries
 
 if TYPE_CHECKING:
     from codecalamity.drop.storage import Piece
-
-
-class Cursor(Protocol):
-    """The part of a DB-API cursor the queries use."""
-
-    @property
-    def rowcount(self) -> int: ...
-
-    def fetchone(self) -> Any: ...
-
-    def fetchall(self) -> Sequence[Any]: ...
-
-
-class Db(Protocol):
-    """A connection inside a transaction; ``?`` placeholders in either dialect."""
-
-    def execute(self, sql: str, args: Sequence[object] = ()) -> Cursor: ...
 
 
 class SqlLedger(AssemblyQueries, PublishingQueries, GoneQueries):
@@ -50,12 +34,6 @@ class SqlLedger(AssemblyQueries, PublishingQueries, GoneQueries):
     dialect: Dialect
     single_process = False
     """True when one process owns the ledger (SQLite): whatever it did not finish before it started is dead."""
-
-    def _tx(self) -> AbstractContextManager[Db]:
-        raise NotImplementedError
-
-    def _read(self) -> AbstractContextManager[Db]:
-        raise NotImplementedError
 
     def _migration_lock(self, db: Db) -> None:
         """Inside the migration transaction: keep other processes out until it ends."""

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from codecalamity.drop.ledger.db import Db
 from codecalamity.drop.ledger.migrations import SQLITE
-from codecalamity.drop.ledger.sql import Db, SqlLedger
+from codecalamity.drop.ledger.sql import SqlLedger
 
 
 class SqliteLedger(SqlLedger):

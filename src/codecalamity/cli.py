@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import Any
 
@@ -10,16 +11,32 @@ import click
 from codecalamity import __version__
 from codecalamity._errors import CalamityError
 from codecalamity._util.logs import setup_logging
-from codecalamity.awake.cli import awake
-from codecalamity.drop.cli import drop
-from codecalamity.images.cli import images
-from codecalamity.paint.cli import paint
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+# Each tool's group, imported only when it is used: `calamity drop send` starts without loading the others.
+TOOLS = {
+    "images": "codecalamity.images.cli",
+    "drop": "codecalamity.drop.cli",
+    "awake": "codecalamity.awake.cli",
+    "paint": "codecalamity.paint.cli",
+}
+
+
 class _Root(click.Group):
-    """The root group: turns a :class:`CalamityError` into one line and its exit code."""
+    """The root group: loads a tool's group on first use; turns a :class:`CalamityError` into one line and its exit
+    code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(TOOLS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in TOOLS:
+            return None
+        command = getattr(importlib.import_module(TOOLS[cmd_name]), cmd_name)
+        assert isinstance(command, click.Command)
+        return command
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -55,12 +72,6 @@ def cli(ctx: click.Context, verbose: int, debug: bool) -> None:
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
     setup_logging(verbose + (2 if debug else 0))
-
-
-cli.add_command(images)
-cli.add_command(drop)
-cli.add_command(awake)
-cli.add_command(paint)
 
 
 def main() -> None:

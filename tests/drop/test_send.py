@@ -173,7 +173,7 @@ def test_a_slow_finish_is_waited_for_not_reported_as_a_mismatch(
     asking = threading.Event()
 
     class Watched(send.Sender):
-        def _stored(self, url: str) -> httpx.Response:
+        def _stored(self, url: str) -> send.Reply:
             asking.set()
             return super()._stored(url)
 

@@ -349,7 +349,6 @@ def send(
     """Upload FILES to a drop server over tus: parallel, resumable, sha256-checked."""
     import sys
 
-    from codecalamity._util.output import progress
     from codecalamity.drop.send import ResumeState, Sender, send_all
 
     if not server.startswith(("http://", "https://")):
@@ -359,15 +358,20 @@ def send(
     sender = Sender(server, secret, state, limit_rate, streams)
     paths = list(files)
     try:
-        with progress(transfer=True, disable=not sys.stderr.isatty()) as bar:
-            total = bar.add_task("all files", total=sum(p.stat().st_size for p in paths))
-            tasks = {p: bar.add_task(p.name[:40], total=p.stat().st_size) for p in paths}
+        if not sys.stderr.isatty():  # no bars to draw (rich is not even imported)
+            results = send_all(sender, paths, parallel, lambda path, n: None)
+        else:
+            from codecalamity._util.progress import progress
 
-            def advance(path: Path, n: int) -> None:
-                bar.advance(tasks[path], n)
-                bar.advance(total, n)
+            with progress(transfer=True) as bar:
+                total = bar.add_task("all files", total=sum(p.stat().st_size for p in paths))
+                tasks = {p: bar.add_task(p.name[:40], total=p.stat().st_size) for p in paths}
 
-            results = send_all(sender, paths, parallel, advance)
+                def advance(path: Path, n: int) -> None:
+                    bar.advance(tasks[path], n)
+                    bar.advance(total, n)
+
+                results = send_all(sender, paths, parallel, advance)
     finally:
         sender.close()
     failed = [r for r in results if not r.ok]

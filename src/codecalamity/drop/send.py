@@ -17,12 +17,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from email.message import Message
 from pathlib import Path
 from typing import Any
-
-import httpx
+from urllib.parse import urlsplit
 
 from codecalamity._errors import CalamityError
+from codecalamity.drop.wire import Reply, TransportError, Wire
 
 BLOCK = 1024 * 1024
 SMALL = 8 * 1024 * 1024
@@ -169,18 +170,17 @@ class Sender:
         self.files_url = self.server + "files/"
         self.state = state
         self.limit = RateLimit(limit)
-        auth = httpx.BasicAuth("calamity", password) if password else None
-        self.client = httpx.Client(auth=auth, timeout=httpx.Timeout(60.0, connect=10.0), http2=False)
-        self._finish_timeout = httpx.Timeout(60.0, connect=10.0, read=FINISH_READ)
+        self.wire = Wire(self.server, password, timeout=60.0)
+        self._finish_timeout = FINISH_READ
 
     def close(self) -> None:
-        self.client.close()
+        self.wire.close()
 
     def send(self, path: Path, progress: Callable[[int], None]) -> Sent:
         """Upload one file (resuming if it was started before); never raises for a per-file failure."""
         try:
             return self._send(path, progress)
-        except (OSError, httpx.HTTPError, SendError) as err:
+        except (*TransportError, SendError) as err:
             return Sent(path, False, error=str(err) or type(err).__name__)
 
     def _send(self, path: Path, progress: Callable[[int], None]) -> Sent:
@@ -202,7 +202,7 @@ class Sender:
             try:
                 response = self._patch(url, path, offset, size, sha, progress)
                 break
-            except (httpx.TransportError, SendError) as err:
+            except (*TransportError, SendError) as err:
                 offset = self._after_failure(url, offset, attempt, err, progress, "this upload")
         self.state.put(key, None)
         local = (sha if sha is not None else _file_sha256(path, size)).hexdigest()
@@ -246,11 +246,12 @@ class Sender:
             for future in sent:
                 future.result()
             local = whole.result().hexdigest()
-        response = self.client.post(
+        response = self.wire.request(
+            "POST",
             self.files_url,
             headers={
                 **TUS,
-                "Upload-Concat": "final;" + " ".join(httpx.URL(url).path for url in urls),
+                "Upload-Concat": "final;" + " ".join(urlsplit(url).path for url in urls),
                 "Upload-Metadata": _metadata(path),
             },
             timeout=self._finish_timeout,
@@ -267,15 +268,16 @@ class Sender:
             try:
                 self._patch(url, path, offset, size, None, progress, start=start, whole=False)
                 return
-            except (httpx.TransportError, SendError) as err:
+            except (*TransportError, SendError) as err:
                 offset = self._after_failure(url, offset, attempt, err, progress, "a part of this upload")
 
     def _send_small(self, path: Path, size: int, progress: Callable[[int], None]) -> Sent:
         data = path.read_bytes()
         self.limit.take(len(data))
-        response = self.client.post(
+        response = self.wire.request(
+            "POST",
             self.files_url,
-            content=data,
+            body=data,
             headers={
                 **TUS,
                 "Upload-Length": str(size),
@@ -287,7 +289,7 @@ class Sender:
         progress(size)
         return self._verified(path, response, hashlib.sha256(data).hexdigest(), 0)
 
-    def _verified(self, path: Path, response: httpx.Response, local: str, resumed_at: int) -> Sent:
+    def _verified(self, path: Path, response: Reply, local: str, resumed_at: int) -> Sent:
         remote = response.headers.get("upload-sha256", "")
         if not remote:
             raise SendError(f"the server did not report the file stored (HTTP {response.status_code})")
@@ -300,12 +302,12 @@ class Sender:
         headers = {**TUS, "Upload-Length": str(size), "Upload-Metadata": _metadata(path)}
         if partial:
             headers["Upload-Concat"] = "partial"
-        response = self.client.post(self.files_url, headers=headers)
+        response = self.wire.request("POST", self.files_url, headers=headers)
         self._check(response, 201)
-        return str(httpx.URL(self.files_url).join(response.headers["location"]))
+        return self.wire.url(response.headers["location"])
 
     def _offset(self, url: str) -> int | None:
-        response = self.client.head(url, headers=TUS)
+        response = self.wire.request("HEAD", url, headers=TUS)
         if response.status_code in (404, 410):
             return None
         self._check(response, 200)
@@ -321,14 +323,15 @@ class Sender:
         progress: Callable[[int], None],
         start: int = 0,
         whole: bool = True,
-    ) -> httpx.Response:
+    ) -> Reply:
         """PATCH bytes ``start + offset`` to ``start + size`` of the file; ``whole``: the upload is the file, and
         the reply says it is stored (a part of a file sent over several streams is joined later)."""
         if offset == size:
-            return self._stored(url) if whole else self.client.head(url, headers=TUS)
-        response = self.client.patch(
+            return self._stored(url) if whole else self.wire.request("HEAD", url, headers=TUS)
+        response = self.wire.request(
+            "PATCH",
             url,
-            content=_blocks(path, start + offset, sha, progress, self.limit, start + size),
+            body=_blocks(path, start + offset, sha, progress, self.limit, start + size),
             headers={
                 **TUS,
                 "Upload-Offset": str(offset),
@@ -342,7 +345,7 @@ class Sender:
         self._check(response, 204)
         return response
 
-    def _stored(self, url: str) -> httpx.Response:
+    def _stored(self, url: str) -> Reply:
         """Every byte of the upload is on the server: wait until it reports the file stored.
 
         The reply to the last PATCH may have been lost or come too late, the server may still be checking and
@@ -351,19 +354,20 @@ class Sender:
         """
         deadline = time.monotonic() + FINISH_WAIT
         while True:
-            head = self.client.head(url, headers=TUS)
+            head = self.wire.request("HEAD", url, headers=TUS)
             self._check(head, 200)
             if head.headers.get("upload-sha256"):
                 return head
             try:
-                response = self.client.patch(
+                response = self.wire.request(
+                    "PATCH",
                     url,
-                    content=b"",
+                    body=b"",
                     headers={**TUS, "Upload-Offset": head.headers["upload-offset"], "Content-Type": OFFSET_STREAM},
                     timeout=self._finish_timeout,
                 )
-            except httpx.TimeoutException as err:  # still finishing (this request too): ask again
-                response = httpx.Response(409, text=f"no reply ({type(err).__name__})")
+            except TimeoutError as err:  # still finishing (this request too): ask again
+                response = Reply(409, Message(), f"no reply ({type(err).__name__})")
             if response.status_code == 204 and response.headers.get("upload-sha256"):
                 return response
             said = f"{response.status_code} {response.text.strip()[:200]}"
@@ -380,7 +384,7 @@ class Sender:
             time.sleep(wait)
 
     @staticmethod
-    def _check(response: httpx.Response, expected: int) -> None:
+    def _check(response: Reply, expected: int) -> None:
         if response.status_code == 401:
             raise SendError("the server wants a password (--password)")
         if response.status_code != expected:

@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 import click
 
 from codecalamity._errors import CalamityError, UsageError
-from codecalamity._util.output import print_json, progress
+from codecalamity._util.output import print_json
+from codecalamity._util.progress import progress
 from codecalamity.images.defaults import DEFAULT_METHOD
 
 METHOD_HELP = "Method: model (the default), blur, palette or edges."

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from email.message import Message
 from urllib.parse import urljoin, urlsplit
 
+# What a failed exchange raises: the connection broke, timed out, or the reply was not HTTP.
 TransportError = (OSError, http.client.HTTPException)
-"""What a failed exchange raises: the connection broke, timed out, or the reply was not HTTP."""
 
 
 @dataclass

@@ -72,3 +72,23 @@ def test_an_upload_whose_partial_file_was_lost_is_not_restarted(serve: Callable[
         assert late.status_code == 410 and "partial file on the server was lost" in late.json()["error"]
     assert server.stored_files() == {}
     assert list(server.chunks.iterdir()) == []
+
+
+def test_a_tus_upload_that_expired_answers_410_with_the_reason(serve: Callable[..., Server]) -> None:
+    server = serve("--partial-ttl", "1s")
+    tus = {"Tus-Resumable": "1.0.0"}
+    with httpx.Client(timeout=10) as client:
+        created = client.post(server.url + "files/", headers={**tus, "Upload-Length": "10"})
+        url = httpx.URL(server.url).join(created.headers["location"])
+        patch = {**tus, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
+        assert client.patch(url, headers=patch, content=b"abc").status_code == 204
+        deadline = time.monotonic() + 15
+        while client.head(url, headers=tus).status_code == 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert client.head(url, headers=tus).status_code == 410
+        late = client.patch(url, headers={**patch, "Upload-Offset": "3"}, content=b"defg")
+        assert late.status_code == 410
+        assert "expired" in late.text and "create a new upload" in late.text
+        never = httpx.URL(server.url).join("/files/" + uuid.uuid4().hex)
+        assert client.head(never, headers=tus).status_code == 404
+    assert server.stored_files() == {} and list(server.chunks.iterdir()) == []

@@ -222,10 +222,19 @@ class Tus:
         }
         return Response(status_code=201, headers=self._headers(headers))
 
+    def _missing(self, upload_id: str) -> DropError:
+        """404 for an id never seen; 410 and why for an upload that ended unfinished (expired, or its partial file
+        lost) within the last ``--partial-ttl``: a client learns it must create a new upload, not that it typed a
+        wrong URL."""
+        reason = self.inbox.ledger.gone(upload_id)
+        if reason is None:
+            return DropError(404, "no such upload")
+        return DropError(410, f"this upload ended unfinished ({reason}); create a new upload and send the file again")
+
     def _head(self, upload_id: str) -> Response:
         found = self.inbox.ledger.tus_get(upload_id)
         if found is None:
-            raise DropError(404, "no such upload")
+            raise self._missing(upload_id)
         upload, offset, metadata = found
         role, deferred = self.inbox.ledger.tus_extras(upload_id)
         headers = {"Upload-Offset": str(offset), **self._done_headers(upload.state, upload.sha256, upload.token)}
@@ -252,7 +261,7 @@ class Tus:
         else:
             found = self.inbox.ledger.tus_get(upload_id)
             if found is None:
-                raise DropError(404, "no such upload")
+                raise self._missing(upload_id)
             upload, offset, _ = found
             role, deferred = self.inbox.ledger.tus_extras(upload_id)
             raw_offset = request.headers.get("upload-offset")
@@ -389,7 +398,7 @@ class Tus:
     def _delete(self, upload_id: str) -> Response:
         found = self.inbox.ledger.tus_get(upload_id)
         if found is None:
-            raise DropError(404, "no such upload")
+            raise self._missing(upload_id)
         if found[0].state == "finishing":
             raise DropError(409, "the upload is being finished or joined; it cannot be removed now")
         if self.owners.busy(upload_id):

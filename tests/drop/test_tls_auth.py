@@ -51,6 +51,22 @@ def test_https_with_a_certificate(serve: Callable[..., Server], tmp_path: Path) 
     assert server.stored_files() == {"secret.txt": b"over tls"}
 
 
+def test_send_over_https_trusts_what_the_system_trusts(serve: Callable[..., Server], tmp_path: Path) -> None:
+    """`send` checks the server's certificate against the system's trust store; SSL_CERT_FILE adds a private one."""
+    cert, key = _certificate(tmp_path)
+    server = serve("--tls-cert", str(cert), "--tls-key", str(key))
+    path = tmp_path / "report.txt"
+    path.write_bytes(b"sent over tls")
+    cmd = [sys.executable, "-m", "codecalamity", "drop", "send", str(path), "--to", server.url]
+    env = {"CALAMITY_SEND_STATE": str(tmp_path / "state.json"), "PATH": "/usr/bin:/bin"}
+    refused = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+    assert refused.returncode == 1 and "CERTIFICATE_VERIFY_FAILED" in refused.stderr
+    assert server.stored_files() == {}
+    trusted = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env={**env, "SSL_CERT_FILE": str(cert)})
+    assert trusted.returncode == 0, trusted.stderr
+    assert server.stored_files() == {"report.txt": b"sent over tls"}
+
+
 def _serve_cli(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "codecalamity", "drop", "-s", str(tmp_path / "s"), "-c", str(tmp_path / "c"), *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60)

@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT / "tools" / "model"))
 from image_sets import default_sets, read_sets  # noqa: E402
 from views import use_backbone, view_matrix  # noqa: E402
 
+from codecalamity.images import ridge  # noqa: E402
 from codecalamity.images.loso import choose_thresholds, pooled_scores, summarise  # noqa: E402
 from codecalamity.images.methods.model import Head  # noqa: E402
 from codecalamity.images.recipe import RECIPE  # noqa: E402
@@ -39,14 +40,24 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("sets", nargs="*", type=Path)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--backbone", type=Path, help="features from another backbone file (to measure it)")
+    parser.add_argument(
+        "--backbone",
+        type=Path,
+        action="append",
+        help="features from another backbone file (to measure it); several: their features side by side "
+        "('shipped' names the shipped backbone)",
+    )
     parser.add_argument("--predictions", type=Path, help="write each picture's out-of-source P(cartoon) (CSV)")
     args = parser.parse_args()
-    if args.backbone:
-        use_backbone(args.backbone)
     roots = args.sets or default_sets()
     items = read_sets(roots)
-    train = [view_matrix(items, v) for v in RECIPE.train_views]
+    train = []
+    for view in RECIPE.train_views:
+        parts = []
+        for backbone in args.backbone or [None]:
+            use_backbone(None if backbone is None or str(backbone) == "shipped" else backbone)
+            parts.append(view_matrix(items, view))
+        train.append(np.hstack(parts))
     k = len(RECIPE.test_views)
     assert RECIPE.train_views[:k] == RECIPE.test_views
     good = np.all([np.isfinite(v).all(axis=1) for v in train], axis=0)
@@ -59,7 +70,14 @@ def main() -> None:
         linear = RECIPE.fit([rows[i] for i in idx], labels[idx], [groups[i] for i in idx])
         return lambda held: np.array([linear(rows[i][:k]).mean() for i in held])
 
-    raw = pooled_scores(groups, fit)
+    # leave-one-source-out folds are unions of whole sources: the per-source sums are taken once
+    parts = ridge.cells(rows, [int(v) for v in labels], groups)
+
+    def fit_sources(idx: np.ndarray):  # type: ignore[no-untyped-def]
+        (linear,) = ridge.fit(parts, {groups[i] for i in idx}, [RECIPE.l2], RECIPE.damping)
+        return lambda held: np.array([linear(rows[i][:k]).mean() for i in held])
+
+    raw = pooled_scores(groups, fit_sources)
     a, b = RECIPE.calibrate(raw, labels)
     probs = 1 / (1 + np.exp(-np.clip(a * raw + b, -50, 50)))
     high, low = choose_thresholds(probs, labels)
@@ -70,7 +88,7 @@ def main() -> None:
             f.writelines(
                 f'"{it.path}",{it.label},{it.group},{it.kind},{p:.5f}\n' for it, p in zip(items, probs, strict=True)
             )
-    linear = RECIPE.fit(rows, labels, groups)
+    (linear,) = ridge.fit(parts, set(groups), [RECIPE.l2], RECIPE.damping)
     head = Head(
         linear.mean.astype(np.float32),
         linear.scale.astype(np.float32),

@@ -78,13 +78,14 @@ def style_features(batch: Array) -> Array:
 _OTHER: list[object] = []
 
 
-def use_backbone(path: Path) -> None:
-    """Compute (and cache) features with the backbone file ``path`` instead of the shipped one."""
+def use_backbone(path: Path | None) -> None:
+    """Compute (and cache) features with the backbone file ``path`` instead of the shipped one (None: the shipped
+    one again)."""
     import onnxruntime as ort
 
     global BACKBONE
-    BACKBONE = "mnv2-" + hashlib.sha256(path.read_bytes()).hexdigest()[:8]
-    _OTHER[:] = [ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])]
+    BACKBONE = "mnv2-" + hashlib.sha256((path or MODEL_FILE).read_bytes()).hexdigest()[:8]
+    _OTHER[:] = [ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])] if path else []
 
 
 def _features(batch: Array) -> Array:

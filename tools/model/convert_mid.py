@@ -122,7 +122,9 @@ def convert(model: dict[str, Any], blob: bytes) -> onnx.ModelProto:
             nodes.append(helper.make_node("Flatten", [emit(ins[0])], [out]))
         elif op == "_FusedMatMul":
             nodes.append(
-                helper.make_node("Gemm", [emit(ins[0]), init(out + "_w", consts[ins[1]]), init(out + "_b", consts[ins[2]])], [out])
+                helper.make_node(
+                    "Gemm", [emit(ins[0]), init(out + "_w", consts[ins[1]]), init(out + "_b", consts[ins[2]])], [out]
+                )
             )
         elif op in ("Softmax", "Identity"):
             nodes.append(helper.make_node(op, [emit(ins[0])], [out], **({"axis": -1} if op == "Softmax" else {})))
@@ -131,7 +133,10 @@ def convert(model: dict[str, Any], blob: bytes) -> onnx.ModelProto:
         names[name] = out
         return out
 
-    inits += [numpy_helper.from_array(np.array(0, np.float32), "zero"), numpy_helper.from_array(np.array(6, np.float32), "six")]
+    inits += [
+        numpy_helper.from_array(np.array(0, np.float32), "zero"),
+        numpy_helper.from_array(np.array(6, np.float32), "six"),
+    ]
     probs = emit("Identity")
     pooled = names[next(n for n in graph if n.endswith("feature_vector/SpatialSqueeze"))]
     parts = [pooled]

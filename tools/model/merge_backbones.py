@@ -22,7 +22,7 @@ def merge(models: list[onnx.ModelProto]) -> onnx.ModelProto:
     opset = max(next(o.version for o in m.opset_import if o.domain in ("", "ai.onnx")) for m in models)
     for i, model in enumerate(models):
         g = onnx.compose.add_prefix(model, f"b{i}_").graph
-        rename = {"b%d_input" % i: "input"}
+        rename = {f"b{i}_input": "input"}
         for node in g.node:
             node.input[:] = [rename.get(x, x) for x in node.input]
         nodes += g.node

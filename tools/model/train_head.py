@@ -16,6 +16,7 @@ secondary line, a random 80/20 split's accuracy (seed 0), for ORIGIN.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -48,7 +49,14 @@ def main() -> None:
         "('shipped' names the shipped backbone)",
     )
     parser.add_argument("--predictions", type=Path, help="write each picture's out-of-source P(cartoon) (CSV)")
+    parser.add_argument("--l2", type=float, help="another ridge strength than the recipe's (to measure it)")
+    parser.add_argument("--damping", type=float, help="another source damping than the recipe's (to measure it)")
     args = parser.parse_args()
+    recipe = dataclasses.replace(
+        RECIPE,
+        l2=RECIPE.l2 if args.l2 is None else args.l2,
+        damping=RECIPE.damping if args.damping is None else args.damping,
+    )
     roots = args.sets or default_sets()
     items = read_sets(roots)
     train = []
@@ -67,18 +75,18 @@ def main() -> None:
     groups = [it.group for it in items]
 
     def fit(idx: np.ndarray):  # type: ignore[no-untyped-def]
-        linear = RECIPE.fit([rows[i] for i in idx], labels[idx], [groups[i] for i in idx])
+        linear = recipe.fit([rows[i] for i in idx], labels[idx], [groups[i] for i in idx])
         return lambda held: np.array([linear(rows[i][:k]).mean() for i in held])
 
     # leave-one-source-out folds are unions of whole sources: the per-source sums are taken once
     parts = ridge.cells(rows, [int(v) for v in labels], groups)
 
     def fit_sources(idx: np.ndarray):  # type: ignore[no-untyped-def]
-        (linear,) = ridge.fit(parts, {groups[i] for i in idx}, [RECIPE.l2], RECIPE.damping)
+        (linear,) = ridge.fit(parts, {groups[i] for i in idx}, [recipe.l2], recipe.damping)
         return lambda held: np.array([linear(rows[i][:k]).mean() for i in held])
 
     raw = pooled_scores(groups, fit_sources)
-    a, b = RECIPE.calibrate(raw, labels)
+    a, b = recipe.calibrate(raw, labels)
     probs = 1 / (1 + np.exp(-np.clip(a * raw + b, -50, 50)))
     high, low = choose_thresholds(probs, labels)
     s = summarise(probs, labels, groups, [it.kind for it in items], high, low)
@@ -88,7 +96,7 @@ def main() -> None:
             f.writelines(
                 f'"{it.path}",{it.label},{it.group},{it.kind},{p:.5f}\n' for it, p in zip(items, probs, strict=True)
             )
-    (linear,) = ridge.fit(parts, set(groups), [RECIPE.l2], RECIPE.damping)
+    (linear,) = ridge.fit(parts, set(groups), [recipe.l2], recipe.damping)
     head = Head(
         linear.mean.astype(np.float32),
         linear.scale.astype(np.float32),

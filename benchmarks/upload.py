@@ -22,6 +22,7 @@ this machine's two cores; its RSS column sums every part, and the largest single
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import shutil
 import socket
@@ -258,6 +259,12 @@ def main() -> None:
     parser.add_argument("--cases", default="", help="comma-separated words: run only the cases whose name has one")
     parser.add_argument("--no-browser", action="store_true", help="skip the clients that run in Chromium")
     args = parser.parse_args()
+    if args.before and not (args.before / "src" / "codecalamity").is_dir():
+        raise SystemExit(f"--before {args.before}: no src/codecalamity there (give the checkout, not its src)")
+    # pip byte-compiles an installed package (copyparty's modules too): so do we for every checkout measured, or
+    # each start of a client would compile our modules again where PYTHONDONTWRITEBYTECODE is set
+    for src in [HERE.parent / "src", *([args.before / "src"] if args.before else [])]:
+        compileall.compile_dir(src, quiet=1)
     args.work.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(dir=args.work))
     work.chmod(0o755)

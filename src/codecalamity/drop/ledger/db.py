@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+from codecalamity.drop.ledger import Upload
+
+if TYPE_CHECKING:
+    from codecalamity.drop.storage import Piece
 
 
 class Cursor(Protocol):
@@ -34,3 +39,16 @@ class Queries:
     def _read(self) -> AbstractContextManager[Db]:
         """A consistent read."""
         raise NotImplementedError
+
+
+def insert_pieces(db: Db, upload_id: str, pieces: Sequence[Piece]) -> None:
+    """Record ``pieces`` (an object store's parts and staging objects) as bytes of ``upload_id``."""
+    for start, size, key in pieces:
+        db.execute(
+            "INSERT INTO pieces (upload_id, start, size, key) VALUES (?, ?, ?, ?)", (upload_id, start, size, key)
+        )
+
+
+def upload_row(row: Any) -> Upload:
+    """An ``uploads`` row as an :class:`Upload`."""
+    return Upload(**{k: row[k] for k in row.keys()})

@@ -11,20 +11,22 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from codecalamity.drop.ledger import Upload
 from codecalamity.drop.ledger.assemblies import AssemblyQueries
-from codecalamity.drop.ledger.db import Db
+from codecalamity.drop.ledger.blobs import BlobQueries
+from codecalamity.drop.ledger.db import Db, insert_pieces, upload_row
 from codecalamity.drop.ledger.gone import GoneQueries
 from codecalamity.drop.ledger.migrations import MIGRATIONS, VERSIONS_TABLE, Dialect
 from codecalamity.drop.ledger.publishing import PublishingQueries
+from codecalamity.drop.ledger.tus import TusQueries
 
 if TYPE_CHECKING:
     from codecalamity.drop.storage import Piece
 
 
-class SqlLedger(AssemblyQueries, PublishingQueries, GoneQueries):
+class SqlLedger(AssemblyQueries, BlobQueries, GoneQueries, PublishingQueries, TusQueries):
     """The drop box's bookkeeping: uploads, chunks, tus offsets, object-store pieces and stored files.
 
     Subclasses provide :meth:`_tx` (a write transaction), :meth:`_read` (a consistent read),
@@ -75,13 +77,13 @@ class SqlLedger(AssemblyQueries, PublishingQueries, GoneQueries):
         """The upload with this id, or None."""
         with self._read() as db:
             row = db.execute("SELECT * FROM uploads WHERE id = ?", (upload_id,)).fetchone()
-        return _upload(row) if row else None
+        return upload_row(row) if row else None
 
     def by_token(self, token: str) -> Upload | None:
         """The finished upload that this download token was issued for, or None."""
         with self._read() as db:
             row = db.execute("SELECT * FROM uploads WHERE token = ? AND state = 'done'", (token,)).fetchone()
-        return _upload(row) if row else None
+        return upload_row(row) if row else None
 
     def create(self, upload_id: str, name: str, size: int, chunk_size: int, chunk_count: int) -> Upload:
         """Record a new upload, or return the one with this id that already exists."""
@@ -93,13 +95,13 @@ class SqlLedger(AssemblyQueries, PublishingQueries, GoneQueries):
                 (upload_id, name, size, chunk_size, chunk_count, now, now),
             )
             row = db.execute("SELECT * FROM uploads WHERE id = ?", (upload_id,)).fetchone()
-        return _upload(row)
+        return upload_row(row)
 
     def in_state(self, state: str) -> list[Upload]:
         """Every upload in ``state``."""
         with self._read() as db:
             rows = db.execute("SELECT * FROM uploads WHERE state = ?", (state,)).fetchall()
-        return [_upload(row) for row in rows]
+        return [upload_row(row) for row in rows]
 
     def set_state(self, upload_id: str, state: str, *, expect: str | None = None, error: str | None = None) -> bool:
         """Move an upload to ``state`` (only from ``expect`` when given); True when the row changed."""
@@ -183,43 +185,6 @@ class SqlLedger(AssemblyQueries, PublishingQueries, GoneQueries):
                 )
         return Upload(upload_id, name, size, chunk_size, 1, "done", sha256, token, None, now, now, now, stored)
 
-    def stored_as(self, sha256: str, name: str) -> str | None:
-        """The key of a finished upload with this content under this name, or None."""
-        with self._read() as db:
-            row = db.execute(
-                "SELECT stored FROM uploads WHERE sha256 = ? AND name = ? AND state = 'done' AND stored IS NOT NULL"
-                " LIMIT 1",
-                (sha256, name),
-            ).fetchone()
-        return str(row["stored"]) if row else None
-
-    def release_stored(self, sha256: str, key: str) -> bool:
-        """After an upload stored as ``key`` was deleted: True when no finished upload shows ``key`` any more.
-
-        The content's record then moves to another upload's key that shares it, or goes when none does.
-        """
-        with self._tx() as db:
-            db.execute("SELECT sha256 FROM blobs WHERE sha256 = ?" + self.dialect.lock_for_update, (sha256,)).fetchone()
-            users = db.execute(
-                "SELECT COUNT(*) AS n FROM uploads WHERE stored = ? AND state = 'done'", (key,)
-            ).fetchone()
-            older = db.execute(  # finished before uploads had their own key: they show the content's key
-                "SELECT COUNT(*) AS n FROM uploads u JOIN blobs b ON b.sha256 = u.sha256"
-                " WHERE u.sha256 = ? AND u.stored IS NULL AND u.state = 'done' AND b.path = ?",
-                (sha256, key),
-            ).fetchone()
-            if users["n"] or older["n"]:
-                return False
-            other = db.execute(
-                "SELECT stored FROM uploads WHERE sha256 = ? AND state = 'done' AND stored IS NOT NULL LIMIT 1",
-                (sha256,),
-            ).fetchone()
-            if other is None:
-                db.execute("DELETE FROM blobs WHERE sha256 = ? AND path = ?", (sha256, key))
-            else:
-                db.execute("UPDATE blobs SET path = ? WHERE sha256 = ? AND path = ?", (other["stored"], sha256, key))
-        return True
-
     def delete(self, upload_id: str) -> None:
         """Forget an upload and its chunks."""
         with self._tx() as db:
@@ -249,7 +214,7 @@ class SqlLedger(AssemblyQueries, PublishingQueries, GoneQueries):
             raise ValueError(column)
         with self._read() as db:
             rows = db.execute(f"SELECT * FROM uploads WHERE state = ? AND {column} < ?", (state, before)).fetchall()
-        return [_upload(row) for row in rows]
+        return [upload_row(row) for row in rows]
 
     # chunks ----------------------------------------------------------------------------------------------
 
@@ -281,17 +246,10 @@ class SqlLedger(AssemblyQueries, PublishingQueries, GoneQueries):
                 == 1
             )
             if added:
-                self._insert_pieces(db, upload_id, pieces)
+                insert_pieces(db, upload_id, pieces)
             db.execute("UPDATE uploads SET updated = ? WHERE id = ?", (time.time(), upload_id))
             row = db.execute("SELECT COUNT(*) AS n FROM chunks WHERE upload_id = ?", (upload_id,)).fetchone()
         return int(row["n"]), added
-
-    @staticmethod
-    def _insert_pieces(db: Db, upload_id: str, pieces: Sequence[Piece]) -> None:
-        for start, size, key in pieces:
-            db.execute(
-                "INSERT INTO pieces (upload_id, start, size, key) VALUES (?, ?, ?, ?)", (upload_id, start, size, key)
-            )
 
     def received(self, upload_id: str) -> list[int]:
         """The indexes of the chunks received so far, in order."""
@@ -320,165 +278,3 @@ class SqlLedger(AssemblyQueries, PublishingQueries, GoneQueries):
                 "SELECT start, size, key FROM pieces WHERE upload_id = ? ORDER BY start", (upload_id,)
             ).fetchall()
         return [(int(r["start"]), int(r["size"]), str(r["key"])) for r in rows]
-
-    # tus -------------------------------------------------------------------------------------------------
-
-    def tus_create(
-        self, upload_id: str, name: str, size: int, metadata: str, concat: str | None = None, deferred: bool = False
-    ) -> Upload:
-        """Record a new tus upload (offset 0) and return it as recorded; ``concat`` and ``deferred`` as in
-        :meth:`tus_extras`."""
-        now = time.time()
-        upload = Upload(upload_id, name, size, max(size, 1), 1, "partial", None, None, None, now, now, None, None)
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO uploads (id, name, size, chunk_size, chunk_count, state, created, updated)"
-                " VALUES (?, ?, ?, ?, 1, 'partial', ?, ?)",
-                (upload_id, name, size, upload.chunk_size, now, now),
-            )
-            db.execute('INSERT INTO tus (upload_id, "offset", metadata) VALUES (?, 0, ?)', (upload_id, metadata))
-            if concat is not None or deferred:
-                db.execute(
-                    "INSERT INTO tus_ext (upload_id, concat, deferred) VALUES (?, ?, ?)",
-                    (upload_id, concat, int(deferred)),
-                )
-        return upload
-
-    def tus_get(self, upload_id: str) -> tuple[Upload, int, str] | None:
-        """A tus upload with its committed offset and its raw Upload-Metadata, or None."""
-        with self._read() as db:
-            row = db.execute(
-                'SELECT u.*, t."offset" AS tus_offset, t.metadata AS tus_metadata FROM uploads u'
-                " JOIN tus t ON t.upload_id = u.id WHERE u.id = ?",
-                (upload_id,),
-            ).fetchone()
-        if row is None:
-            return None
-        fields = {k: row[k] for k in row.keys() if not k.startswith("tus_")}
-        return _upload(fields), int(row["tus_offset"]), str(row["tus_metadata"])
-
-    def tus_advance(
-        self, upload_id: str, offset: int, *, expect: int | None = None, pieces: Sequence[Piece] = ()
-    ) -> bool:
-        """Commit the bytes received up to ``offset`` (only from offset ``expect`` when given); True if done.
-
-        ``pieces`` (an object store's staging objects for those bytes) are recorded in the same transaction.
-        """
-        sql = 'UPDATE tus SET "offset" = ? WHERE upload_id = ?'
-        args: tuple[object, ...] = (offset, upload_id)
-        if expect is not None:
-            sql += ' AND "offset" = ?'
-            args += (expect,)
-        with self._tx() as db:
-            if db.execute(sql, args).rowcount != 1:
-                return False
-            self._insert_pieces(db, upload_id, pieces)
-            db.execute("UPDATE uploads SET updated = ? WHERE id = ?", (time.time(), upload_id))
-        return True
-
-    # tus extensions: concatenation and creation-defer-length ------------------------------------------------
-
-    def tus_extras(self, upload_id: str) -> tuple[str | None, bool]:
-        """A tus upload's concatenation role (None, ``partial`` or ``final;<ids>``) and whether its length is
-        still deferred."""
-        with self._read() as db:
-            row = db.execute("SELECT concat, deferred FROM tus_ext WHERE upload_id = ?", (upload_id,)).fetchone()
-        return (None, False) if row is None else (row["concat"], bool(row["deferred"]))
-
-    def tus_set_length(self, upload_id: str, size: int) -> None:
-        """Give a deferred-length upload its length."""
-        with self._tx() as db:
-            db.execute(
-                "UPDATE uploads SET size = ?, chunk_size = ?, updated = ? WHERE id = ?",
-                (size, max(size, 1), time.time(), upload_id),
-            )
-            db.execute("UPDATE tus_ext SET deferred = 0 WHERE upload_id = ?", (upload_id,))
-
-    def tus_claim(self, part_ids: list[str]) -> bool:
-        """Move complete partial uploads to ``finishing`` for one final upload: all of them, or none (False)."""
-        try:
-            with self._tx() as db:
-                for part_id in part_ids:
-                    changed = db.execute(
-                        "UPDATE uploads SET state = 'finishing', updated = ? WHERE id = ? AND state = 'partial'"
-                        ' AND size = (SELECT "offset" FROM tus WHERE upload_id = ?) AND EXISTS (SELECT 1 FROM tus_ext'
-                        " WHERE upload_id = ? AND concat = 'partial' AND deferred = 0)",
-                        (time.time(), part_id, part_id, part_id),
-                    ).rowcount
-                    if changed != 1:
-                        raise _Refused(part_id)
-        except _Refused:
-            return False
-        return True
-
-    def tus_join(
-        self,
-        final_id: str,
-        name: str,
-        size: int,
-        metadata: str,
-        concat: str,
-        part_ids: list[str],
-        pieces: Sequence[Piece] = (),
-    ) -> None:
-        """Record a final upload whose bytes are all there (joined from ``part_ids``, held in ``pieces`` in an
-        object store), and forget the parts."""
-        now = time.time()
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO uploads (id, name, size, chunk_size, chunk_count, state, created, updated)"
-                " VALUES (?, ?, ?, ?, 1, 'partial', ?, ?)",
-                (final_id, name, size, max(size, 1), now, now),
-            )
-            db.execute('INSERT INTO tus (upload_id, "offset", metadata) VALUES (?, ?, ?)', (final_id, size, metadata))
-            db.execute("INSERT INTO tus_ext (upload_id, concat, deferred) VALUES (?, ?, 0)", (final_id, concat))
-            db.execute("INSERT INTO chunks (upload_id, idx, size, sha256) VALUES (?, 0, ?, '')", (final_id, size))
-            self._insert_pieces(db, final_id, pieces)
-            for part_id in part_ids:
-                db.execute("DELETE FROM uploads WHERE id = ?", (part_id,))
-
-    # blobs -----------------------------------------------------------------------------------------------
-
-    def blob(self, sha256: str) -> tuple[str, int] | None:
-        """``(path, size)`` of the stored file with this content, or None."""
-        with self._read() as db:
-            row = db.execute("SELECT path, size FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
-        return (str(row["path"]), int(row["size"])) if row else None
-
-    def add_blob(self, sha256: str, path: str, size: int, *, replace: str | None = None) -> str:
-        """Record a stored file for ``sha256`` unless another is recorded; return the path that is recorded.
-
-        ``replace`` names a recorded path known to be gone: that record is replaced. When two processes
-        store the same content at once, the first record wins and the other removes its copy.
-        """
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO blobs (sha256, path, size, created) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (sha256) DO UPDATE SET path = excluded.path, size = excluded.size,"
-                " created = excluded.created WHERE blobs.path = ?",
-                (sha256, path, size, time.time(), replace if replace is not None else path),
-            )
-            row = db.execute("SELECT path FROM blobs WHERE sha256 = ?", (sha256,)).fetchone()
-        return str(row["path"])
-
-    def drop_blob_if_unused(self, sha256: str) -> str | None:
-        """Forget a stored file that no finished upload refers to; return its path then, else None."""
-        with self._tx() as db:
-            row = db.execute(
-                "SELECT path FROM blobs WHERE sha256 = ?" + self.dialect.lock_for_update, (sha256,)
-            ).fetchone()
-            users = db.execute(
-                "SELECT COUNT(*) AS n FROM uploads WHERE sha256 = ? AND state = 'done'", (sha256,)
-            ).fetchone()
-            if row is None or users["n"]:
-                return None
-            db.execute("DELETE FROM blobs WHERE sha256 = ?", (sha256,))
-        return str(row["path"])
-
-
-class _Refused(Exception):
-    """Rolls a transaction back when one of its conditions does not hold."""
-
-
-def _upload(row: Any) -> Upload:
-    return Upload(**{k: row[k] for k in row.keys()})

@@ -212,8 +212,10 @@ class CompareSink:
 class HeldBytes:
     """Bytes of whole uploads held in memory until their request ends, all requests together, up to a limit."""
 
-    def __init__(self, limit: int = HELD_TOTAL) -> None:
+    def __init__(self, limit: int = HELD_TOTAL, each: int = HELD_EACH) -> None:
         self.limit = limit
+        self.each = each
+        """The largest upload held (an object store holds more: it stores a small upload in one request)."""
         self.used = 0
 
     def take(self, n: int) -> bool:
@@ -269,7 +271,7 @@ class WholeSink:
             raise TooLarge(f"file is over the limit of {self._max} bytes")
         try:
             if self.pieces is not None and (
-                self.written + len(data) > HELD_EACH or self._held is None or not self._held.take(len(data))
+                self._held is None or self.written + len(data) > self._held.each or not self._held.take(len(data))
             ):
                 self._spill()
             if self.pieces is not None:

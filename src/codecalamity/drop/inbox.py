@@ -15,6 +15,8 @@ from typing import Any
 import anyio.to_thread
 
 from codecalamity.drop.chunks import (
+    HELD_EACH,
+    HELD_TOTAL,
     ChunkInfo,
     ChunkSink,
     CompareSink,
@@ -31,7 +33,7 @@ from codecalamity.drop.ledger import Upload
 from codecalamity.drop.ledger.sql import SqlLedger
 from codecalamity.drop.names import display_name
 from codecalamity.drop.publish import Publisher
-from codecalamity.drop.storage import ChunkWriter, Storage
+from codecalamity.drop.storage import ChunkWriter, Piece, Storage, WholePuts
 
 logger = logging.getLogger(__name__)
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
@@ -65,7 +67,10 @@ class Inbox(Publisher, Housekeeping):
         self.storage = storage
         self.ledger = ledger
         self.owners = Owners()
-        self.held = HeldBytes()
+        self.puts = storage if isinstance(storage, WholePuts) else None
+        """The storage, when it stores a small upload held whole in memory in one request (an object store)."""
+        self.whole_max = self.puts.whole_max if self.puts is not None else 0
+        self.held = HeldBytes(max(HELD_TOTAL, 4 * self.whole_max), max(HELD_EACH, self.whole_max))
         self.live: set[str] = set()
         """Partial contents this process is publishing now (see :meth:`unpublish_orphans`)."""
         self.active = 0
@@ -83,7 +88,8 @@ class Inbox(Publisher, Housekeeping):
     def begin_chunk(self, fields: Mapping[str, str], filename: str) -> ChunkSink | CompareSink | WholeSink:
         """Check a chunk's fields and return the sink its bytes go to."""
         info = parse_chunk(fields, self.config.max_size)
-        if info.count == 1 and self.storage.writes_in_place and self.ledger.get(info.upload_id) is None:
+        whole = self.storage.writes_in_place or info.total <= self.whole_max
+        if info.count == 1 and whole and self.ledger.get(info.upload_id) is None:
             # the whole file in one chunk (every small file Dropzone sends): stored as it ends, one ledger write
             return self.begin_whole(filename, info.total, upload_id=info.upload_id, chunk=info)
         upload = self._upload_for(info, display_name(filename))
@@ -184,17 +190,7 @@ class Inbox(Publisher, Housekeeping):
     async def complete(self, sink: ChunkSink | CompareSink | WholeSink) -> dict[str, Any]:
         """The request's file part ended: record it, finish the upload when it is whole, say where it stands."""
         if isinstance(sink, WholeSink):
-            if self.storage.writes_in_place:
-                return await self.finish_whole(sink)
-            # an object store: the pieces are recorded with the upload's one chunk, then finished as any upload
-            sha = sink.sha.hexdigest()
-            try:
-                pieces = await sink.flush_pieces()
-            finally:
-                sink.abort()
-            self.ledger.create(sink.upload_id, sink.name, sink.written, max(sink.written, 1), 1)
-            self.ledger.record_chunk(sink.upload_id, 0, sink.written, sha, pieces)
-            return await self.finish(sink.upload_id)
+            return await self.finish_whole(sink)
         if isinstance(sink, CompareSink):
             sink.complete()
             # a retry after a finish that failed (disk full) starts the finish again
@@ -258,16 +254,48 @@ class Inbox(Publisher, Housekeeping):
             self.ledger.set_state(upload_id, "failed", error=str(err.strerror or err))
 
     async def finish_whole(self, sink: WholeSink, tus_metadata: str | None = None) -> dict[str, Any]:
-        """Store an upload that arrived whole in one request: flushed, published and recorded as done in one
-        ledger transaction (with its tus offset when ``tus_metadata`` is given); return its status."""
+        """Store an upload that arrived whole in one request, with its tus offset when ``tus_metadata`` is given;
+        return its status.
+
+        Published from its partial content (a local disk) or put in one request from memory (an object store),
+        then recorded as done in one ledger transaction; in an object store, an upload too large to be held is
+        recorded with the pieces it was stored in and finished as any upload.
+        """
         sha = sink.sha.hexdigest()
         try:
             if sink.chunk is not None and sink.written != sink.chunk.expected:
                 raise BadRequest(f"chunk 0 has {sink.written} bytes, {sink.chunk.expected} were announced")
-            upload = await anyio.to_thread.run_sync(self._finish_whole_sync, sink, sha, tus_metadata)
+            if self.storage.writes_in_place:
+                upload = await anyio.to_thread.run_sync(self._finish_whole_sync, sink, sha, tus_metadata)
+            elif self.puts is not None and sink.pieces is not None:
+                upload = await anyio.to_thread.run_sync(self._put_whole_sync, self.puts, sink, sha, tus_metadata)
+            else:
+                pieces = await sink.flush_pieces()
+                return await self._finish_pieces(sink, sha, pieces, tus_metadata)
         finally:
             sink.abort()
         return self._status(upload)
+
+    async def _finish_pieces(
+        self, sink: WholeSink, sha: str, pieces: list[Piece], tus_metadata: str | None
+    ) -> dict[str, Any]:
+        """An upload that arrived whole, stored in ``pieces``: recorded with its one chunk, then finished."""
+        chunk_size = sink.chunk.chunk_size if sink.chunk is not None else max(sink.written, 1)
+        try:
+            if tus_metadata is None:
+                self.ledger.create(sink.upload_id, sink.name, sink.written, chunk_size, 1)
+            else:
+                self.ledger.tus_create(sink.upload_id, sink.name, sink.written, tus_metadata)
+                self.ledger.tus_advance(sink.upload_id, sink.written, expect=0)
+            _, added = self.ledger.record_chunk(sink.upload_id, 0, sink.written, sha, pieces)
+        except BaseException:
+            self.storage.discard_pieces(pieces)
+            raise
+        if not added:  # the same only chunk, sent to two nodes at once, was recorded by the other one
+            self.storage.discard_pieces(pieces)
+            if self.ledger.chunk_sha(sink.upload_id, 0) != sha:
+                raise Conflict("chunk 0 was already received with different content")
+        return await self.finish(sink.upload_id, sha)
 
     # reading ---------------------------------------------------------------------------------------------
 

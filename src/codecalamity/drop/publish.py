@@ -13,12 +13,13 @@ import time
 from collections.abc import Iterator
 
 from codecalamity.drop.chunks import WholeSink, disk_error
-from codecalamity.drop.errors import Conflict, DropError
+from codecalamity.drop.errors import Conflict, DropError, Unavailable
 from codecalamity.drop.ledger import Upload
+from codecalamity.drop.ledger.publishing import KeyTaken
 from codecalamity.drop.ledger.sql import SqlLedger
-from codecalamity.drop.names import shown_as
+from codecalamity.drop.names import disk_name, numbered, shown_as
 from codecalamity.drop.plumbing import ledger_error
-from codecalamity.drop.storage import Storage
+from codecalamity.drop.storage import Storage, WholePuts
 
 logger = logging.getLogger(__name__)
 
@@ -138,16 +139,77 @@ class Publisher:
                 with contextlib.suppress(sqlite3.OperationalError):
                     self.ledger.published(sink.partial_id)
             raise ledger_error(err) from err
+        return self._recorded_whole(sink, sha, key, how, upload)
+
+    def _recorded_whole(self, sink: WholeSink, sha: str, key: str, how: str, upload: Upload | None) -> Upload:
+        """The upload as recorded; when another request recorded it first, the copy this one stored goes."""
         if upload is not None:
             logger.info("received %s (%d bytes, sha256 %s)", sink.name, sink.written, sha)
             return upload
         # another request stored this very upload meanwhile (the only chunk of a Dropzone upload, sent twice)
         if how != "same":
             self.storage.remove(key)
-            self.ledger.published(sink.partial_id)
+        self.ledger.published(sink.partial_id)
         if self.ledger.chunk_sha(sink.upload_id, 0) != sha:
             raise Conflict("chunk 0 was already received with different content")
         existing = self.ledger.get(sink.upload_id)
         if existing is None:
             raise DropError(404, "no such upload")
         return existing
+
+    def _put_whole_sync(self, puts: WholePuts, sink: WholeSink, sha: str, tus_metadata: str | None) -> Upload:
+        """An upload held whole in memory: put in the store in one request, at a key no other file and no
+        multipart upload has, and recorded in one transaction (two ledger transactions in all: the intent, with
+        the checks for the same file under the same name and for reserved keys, then the record)."""
+        body = b"".join(sink.pieces or [])
+        size = len(body)
+        chunk_size = sink.chunk.chunk_size if sink.chunk is not None else max(size, 1)
+        base = disk_name(sink.name)
+        with self._publishing(sink.partial_id):
+            try:
+                same, skip = self.ledger.prepare_whole(
+                    sink.partial_id, sink.upload_id, sink.name, size, sha, [numbered(base, n) for n in range(4)]
+                )
+            except sqlite3.OperationalError as err:
+                raise ledger_error(err) from err
+            for _ in range(3):
+                try:
+                    if same is not None and self.storage.exists(same, size):
+                        key, how = same, "same"
+                    else:
+                        key, how = puts.put_whole(sink.name, body, skip), "placed"
+                except (OSError, Unavailable) as err:
+                    with contextlib.suppress(sqlite3.OperationalError, Unavailable):
+                        self.ledger.published(sink.partial_id)  # nothing was put
+                    if isinstance(err, OSError):
+                        raise disk_error(err) from err
+                    raise
+                try:
+                    upload = self.ledger.add_done(
+                        sink.upload_id,
+                        sink.name,
+                        size,
+                        chunk_size,
+                        sha,
+                        secrets.token_urlsafe(24),
+                        key,
+                        tus_metadata=tus_metadata,
+                        new_blob=how == "placed",
+                        intent=sink.partial_id,
+                        free_key=how == "placed",
+                    )
+                except KeyTaken:  # a multipart upload reserved the key meanwhile: it keeps it
+                    self.storage.remove(key)
+                    skip.add(key)
+                    same = None
+                    continue
+                except (sqlite3.OperationalError, Unavailable) as err:
+                    if how != "same":
+                        self.storage.remove(key)
+                    with contextlib.suppress(sqlite3.OperationalError, Unavailable):
+                        self.ledger.published(sink.partial_id)
+                    if isinstance(err, sqlite3.OperationalError):
+                        raise ledger_error(err) from err
+                    raise
+                return self._recorded_whole(sink, sha, key, how, upload)
+        raise DropError(503, "every free name was taken meanwhile; send the file again")

@@ -134,9 +134,10 @@ class Tus:
         whole = (
             request.headers.get("content-type") == OFFSET_STREAM and request.headers.get("content-length") == raw_length
         )
-        if whole and raw_length is not None and role is None and self.inbox.storage.writes_in_place:
-            # one step when the bytes are published straight from the partial file; a partial upload (tus
-            # concatenation) stays open until joined
+        at_once = self.inbox.storage.writes_in_place or length <= self.inbox.whole_max
+        if whole and raw_length is not None and role is None and at_once:
+            # one step when the bytes are published straight from the partial file, or held in memory and put
+            # in the object store in one request; a partial upload (tus concatenation) stays open until joined
             return await self._create_whole(request, filename, length, metadata)
         name = display_name(filename)
         upload_id = str(uuid.uuid4())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from codecalamity.drop.ledger.db import Queries
@@ -32,6 +33,10 @@ class Intent:
     started: float
 
 
+class KeyTaken(Exception):
+    """A multipart upload reserved the key a whole upload was put at (the transaction recording it rolls back)."""
+
+
 class PublishingQueries(Queries):
     """The queries on the ``publishing`` table (mixed into :class:`~codecalamity.drop.ledger.sql.SqlLedger`)."""
 
@@ -44,6 +49,28 @@ class PublishingQueries(Queries):
                 " shared = excluded.shared, started = excluded.started",
                 (partial_id, upload_id, name, size, sha256, shared, time.time()),
             )
+
+    def prepare_whole(
+        self, partial_id: str, upload_id: str, name: str, size: int, sha256: str, keys: Sequence[str]
+    ) -> tuple[str | None, set[str]]:
+        """Before an upload held whole in memory is put in the store: record the intent (as :meth:`intend`), and
+        say, in the same transaction, the key of a finished upload with this content under this name (or None)
+        and which of ``keys`` multipart uploads reserve."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO publishing (id, upload_id, name, size, sha256, shared, started)"
+                " VALUES (?, ?, ?, ?, ?, NULL, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name,"
+                " shared = excluded.shared, started = excluded.started",
+                (partial_id, upload_id, name, size, sha256, time.time()),
+            )
+            same = db.execute(
+                "SELECT stored FROM uploads WHERE sha256 = ? AND name = ? AND state = 'done' AND stored IS NOT NULL"
+                " LIMIT 1",
+                (sha256, name),
+            ).fetchone()
+            marks = ", ".join("?" * len(keys))
+            reserved = db.execute(f"SELECT key FROM assemblies WHERE key IN ({marks})", tuple(keys)).fetchall()
+        return (str(same["stored"]) if same else None), {str(row["key"]) for row in reserved}
 
     def published(self, partial_id: str, db: Db | None = None) -> None:
         """Forget the intent (inside the caller's transaction ``db`` when given)."""

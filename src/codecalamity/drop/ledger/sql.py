@@ -19,7 +19,7 @@ from codecalamity.drop.ledger.blobs import BlobQueries
 from codecalamity.drop.ledger.db import Db, insert_pieces, upload_row
 from codecalamity.drop.ledger.gone import GoneQueries
 from codecalamity.drop.ledger.migrations import MIGRATIONS, VERSIONS_TABLE, Dialect
-from codecalamity.drop.ledger.publishing import PublishingQueries
+from codecalamity.drop.ledger.publishing import KeyTaken, PublishingQueries
 from codecalamity.drop.ledger.tus import TusQueries
 
 if TYPE_CHECKING:
@@ -152,13 +152,20 @@ class SqlLedger(AssemblyQueries, BlobQueries, GoneQueries, PublishingQueries, Tu
         tus_metadata: str | None = None,
         new_blob: bool = False,
         intent: str | None = None,
+        free_key: bool = False,
     ) -> Upload | None:
         """Record, in one transaction, an upload that arrived whole and is stored as ``stored``: the upload (done),
         its one chunk, its tus offset (with ``tus_metadata``) and, with ``new_blob``, the stored content.
         None, recording nothing, when an upload with this id exists already. ``intent`` is the publication
-        (see :meth:`intend`) that this record completes."""
+        (see :meth:`intend`) that this record completes.
+
+        With ``free_key`` (an object put at ``stored`` just now), :class:`KeyTaken` is raised, recording nothing,
+        when a multipart upload has reserved that key.
+        """
         now = time.time()
         with self._tx() as db:
+            if free_key and db.execute("SELECT 1 AS x FROM assemblies WHERE key = ?", (stored,)).fetchone():
+                raise KeyTaken(stored)
             inserted = db.execute(
                 "INSERT INTO uploads (id, name, size, chunk_size, chunk_count, state, sha256, token,"
                 " created, updated, finished, stored) VALUES (?, ?, ?, ?, 1, 'done', ?, ?, ?, ?, ?, ?)"

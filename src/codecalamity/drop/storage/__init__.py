@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 # ``(start, size, where)``: bytes of an upload stored apart, as an object store keeps them (``where`` is the
 # store's own reference: an object's key, or a part of the upload's multipart upload).
@@ -132,3 +132,15 @@ class Storage(Protocol):
 
     def close(self) -> None:
         """Release what the storage holds open."""
+
+
+@runtime_checkable
+class WholePuts(Protocol):
+    """A storage that stores a small upload held whole in memory in one request (an object store's PutObject),
+    instead of through a partial content."""
+
+    whole_max: int
+    """The largest upload stored this way."""
+
+    def put_whole(self, name: str, body: bytes, skip: set[str]) -> str:
+        """Store ``body`` under a new, unused name derived from ``name`` and not in ``skip``; return its key."""

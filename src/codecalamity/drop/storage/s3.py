@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from codecalamity.drop.names import shown_as
-from codecalamity.drop.storage import s3_sweep
+from codecalamity.drop.storage import s3_sweep, s3_whole
 from codecalamity.drop.storage.s3_bucket import S3Bucket
 from codecalamity.drop.storage.s3_parts import (
     GONE,
@@ -55,6 +55,7 @@ from codecalamity.drop.storage.s3_parts import (
     publish_empty,
     reserve,
 )
+from codecalamity.drop.storage.s3_whole import WHOLE_MAX
 from codecalamity.drop.storage.s3_writer import Layout, PartWriter
 
 if TYPE_CHECKING:
@@ -91,11 +92,13 @@ class S3Storage(S3Bucket):
     commit_every = 8 * MIB
     writes_in_place = False
     links_cheaply = False
+    whole_max = WHOLE_MAX
 
     def __init__(self, url: str, ledger: SqlLedger, endpoint: str | None = None, max_size: int = 1 << 40) -> None:
         super().__init__(url, endpoint)
         self.ledger = ledger
         self.max_size = max_size
+        self._small_parts: bool | None = None
 
     # assemblies ------------------------------------------------------------------------------------------
 
@@ -109,8 +112,11 @@ class S3Storage(S3Bucket):
         size = None if deferred else upload.size
         if assembly is not None:
             return Layout(assembly.part_size, size, parts=True)
-        if 1 < upload.chunk_count <= MAX_PARTS and MIN_PART <= upload.chunk_size <= MAX_CHUNK_PART:
-            return Layout(upload.chunk_size, size, parts=True)
+        if 1 < upload.chunk_count <= MAX_PARTS and upload.chunk_size <= MAX_CHUNK_PART:
+            # a Dropzone chunk is a part of its own where the store takes it (5 MiB or more, or any size: see
+            # s3_whole); else small chunks are staging objects, joined into 8 MiB parts when the upload finishes
+            if upload.chunk_size >= MIN_PART or self.small_parts():
+                return Layout(upload.chunk_size, size, parts=True)
         return Layout(part_size_for(self.max_size if deferred else upload.size), size, parts=True)
 
     def assembly_for(self, upload_id: str, part_size: int) -> Assembly:
@@ -138,6 +144,20 @@ class S3Storage(S3Bucket):
             if error_code(err) in GONE and completed(self, assembly, size):
                 return assembly, Assembled([], None, completed=True)
             raise OSError(errno.EIO, f"assembling upload {upload_id} failed: {err}") from err
+
+    def small_parts(self) -> bool:
+        """Whether the store takes parts under 5 MiB (asked once; see :mod:`codecalamity.drop.storage.s3_whole`)."""
+        if self._small_parts is None:
+            with self.lock:
+                if self._small_parts is None:
+                    self._small_parts = s3_whole.accepts_small_parts(self)
+        return self._small_parts
+
+    def put_whole(self, name: str, body: bytes, skip: set[str]) -> str:
+        """One PutObject of a whole small upload at a free key (see :func:`s3_whole.put_new`)."""
+        if not body:
+            return publish_empty(self, name)
+        return s3_whole.put_new(self, name, body, skip)
 
     # the Storage protocol --------------------------------------------------------------------------------
 

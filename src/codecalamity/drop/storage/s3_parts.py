@@ -181,6 +181,11 @@ def reserve(storage: S3Storage, owner: str, name: str | None, part_size: int) ->
         found = storage.ledger.add_assembly(owner, candidate, mpu, part_size)
         if found is None or found.mpu != mpu:  # the key was taken meanwhile, or another node started first
             storage.abort_quietly(candidate, mpu)
+        elif name is not None and storage.exists(candidate, None):
+            # a small upload was put there whole meanwhile (see s3_whole.put_new): it keeps the key
+            storage.ledger.drop_assembly(owner, mpu)
+            storage.abort_quietly(candidate, mpu)
+            continue
         if found is not None:
             return found
     raise OSError(errno.EEXIST, f"no free name for {name!r}")

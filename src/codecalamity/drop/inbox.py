@@ -253,13 +253,16 @@ class Inbox(Publisher, Housekeeping):
             logger.error("finishing upload %s failed: %s", upload_id, err)
             self.ledger.set_state(upload_id, "failed", error=str(err.strerror or err))
 
-    async def finish_whole(self, sink: WholeSink, tus_metadata: str | None = None) -> dict[str, Any]:
+    async def finish_whole(
+        self, sink: WholeSink, tus_metadata: str | None = None, existing: Upload | None = None
+    ) -> dict[str, Any]:
         """Store an upload that arrived whole in one request, with its tus offset when ``tus_metadata`` is given;
         return its status.
 
         Published from its partial content (a local disk) or put in one request from memory (an object store),
         then recorded as done in one ledger transaction; in an object store, an upload too large to be held is
-        recorded with the pieces it was stored in and finished as any upload.
+        recorded with the pieces it was stored in and finished as any upload. ``existing``: the tus upload,
+        created before, whose one PATCH carried every byte (held in memory: the caller made sure).
         """
         sha = sink.sha.hexdigest()
         try:
@@ -268,7 +271,9 @@ class Inbox(Publisher, Housekeeping):
             if self.storage.writes_in_place:
                 upload = await anyio.to_thread.run_sync(self._finish_whole_sync, sink, sha, tus_metadata)
             elif self.puts is not None and sink.pieces is not None:
-                upload = await anyio.to_thread.run_sync(self._put_whole_sync, self.puts, sink, sha, tus_metadata)
+                upload = await anyio.to_thread.run_sync(
+                    self._put_whole_sync, self.puts, sink, sha, tus_metadata, existing
+                )
             else:
                 pieces = await sink.flush_pieces()
                 return await self._finish_pieces(sink, sha, pieces, tus_metadata)

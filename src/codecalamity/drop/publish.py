@@ -157,10 +157,13 @@ class Publisher:
             raise DropError(404, "no such upload")
         return existing
 
-    def _put_whole_sync(self, puts: WholePuts, sink: WholeSink, sha: str, tus_metadata: str | None) -> Upload:
+    def _put_whole_sync(
+        self, puts: WholePuts, sink: WholeSink, sha: str, tus_metadata: str | None, existing: Upload | None = None
+    ) -> Upload:
         """An upload held whole in memory: put in the store in one request, at a key no other file and no
         multipart upload has, and recorded in one transaction (two ledger transactions in all: the intent, with
-        the checks for the same file under the same name and for reserved keys, then the record)."""
+        the checks for the same file under the same name and for reserved keys, then the record). ``existing``
+        is the tus upload whose one PATCH carried every byte, if it was created before."""
         body = b"".join(sink.pieces or [])
         size = len(body)
         chunk_size = sink.chunk.chunk_size if sink.chunk is not None else max(size, 1)
@@ -197,6 +200,7 @@ class Publisher:
                         new_blob=how == "placed",
                         intent=sink.partial_id,
                         free_key=how == "placed",
+                        existing=existing,
                     )
                 except KeyTaken:  # a multipart upload reserved the key meanwhile: it keeps it
                     self.storage.remove(key)
@@ -211,5 +215,10 @@ class Publisher:
                     if isinstance(err, sqlite3.OperationalError):
                         raise ledger_error(err) from err
                     raise
+                if upload is None and existing is not None:  # another PATCH of this upload came first
+                    if how != "same":
+                        self.storage.remove(key)
+                    self.ledger.published(sink.partial_id)
+                    raise DropError(409, "superseded by a newer PATCH for this upload")
                 return self._recorded_whole(sink, sha, key, how, upload)
         raise DropError(503, "every free name was taken meanwhile; send the file again")

@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from codecalamity.drop import concat
 from codecalamity.drop.auth import PasswordGate
-from codecalamity.drop.chunks import Owners, disk_error, parse_upload_id
+from codecalamity.drop.chunks import Owners, WholeSink, disk_error, parse_upload_id
 from codecalamity.drop.errors import BadRequest, DropError, TooLarge, Unavailable
 from codecalamity.drop.ledger import Upload
 from codecalamity.drop.names import display_name
@@ -297,6 +297,9 @@ class Tus:
             raise BadRequest(f"this upload's length is {upload.size}; it cannot change")
         limit = self.inbox.config.max_size if size is None else size
         checksum = _checksum(request.headers.get("upload-checksum"))
+        whole = request.headers.get("content-length") == str(size) and offset == 0 and not deferred
+        if whole and role is None and size is not None and 0 < size <= self.inbox.whole_max:
+            return await self._patch_whole(request, upload, checksum)
         key = (upload_id, -1)
         self.owners.take(key, request)
         writer = self.inbox.storage.writer(upload_id)
@@ -351,6 +354,45 @@ class Tus:
         if position == size and role is None:
             headers.update(await self._complete(upload_id, size))
         return Response(status_code=204, headers=self._headers(headers))
+
+    async def _patch_whole(self, request: Request, upload: Upload, checksum: tuple[bytes, Any] | None) -> Response:
+        """A PATCH from offset 0 carrying the whole upload (a small file sent by a client that creates first, as
+        tuspy does): held in memory, put in the object store in one request and recorded done in one ledger
+        transaction (see :meth:`Inbox.finish_whole`). When the memory budget is spent, the bytes go to storage as
+        they come and are committed as any PATCH's. A client cut off mid-body sends it again from offset 0."""
+        upload_id, size = upload.id, upload.size
+        sink = WholeSink(
+            upload_id, upload.name, lambda: self.inbox.storage.writer(upload_id), size, held=self.inbox.held
+        )
+        key = (upload_id, -1)
+        self.owners.take(key, request)
+        self.inbox.bump(+1)
+        try:
+            try:
+                async for piece in body_pieces(request, self.inbox.config.timeout):
+                    if not self.owners.owns(key, request):
+                        raise DropError(409, "superseded by a newer PATCH for this upload")
+                    sink.write(piece)
+                    await sink.drain()
+                    if checksum is not None:
+                        checksum[1].update(piece)
+            except (ClientDisconnect, TimeoutError) as err:
+                raise DropError(408 if isinstance(err, TimeoutError) else 400, "the client stopped sending") from None
+            finally:
+                self.owners.release(key, request)
+                self.inbox.bump(-1)
+            if checksum is not None and not hmac.compare_digest(checksum[1].digest(), checksum[0]):
+                raise TusError(460, "Checksum Mismatch")
+            if sink.pieces is not None:
+                status = await self.inbox.finish_whole(sink, existing=upload)
+                done = self._done_headers(status["state"], status.get("sha256"), status.get("token"))
+            else:
+                pieces = await sink.flush_pieces()
+                await self._advance(upload_id, 0, size, pieces, sink.sha, True)
+                done = await self._complete(upload_id, size)
+        finally:
+            sink.abort()
+        return Response(status_code=204, headers=self._headers({"Upload-Offset": str(size), **self._expires(), **done}))
 
     async def _commit(self, upload_id: str, committed: int, position: int, sha: Any, writer: ChunkWriter) -> int:
         """Store and record the bytes up to ``position``, if the offset is still where this PATCH began.

@@ -153,6 +153,7 @@ class SqlLedger(AssemblyQueries, BlobQueries, GoneQueries, PublishingQueries, Tu
         new_blob: bool = False,
         intent: str | None = None,
         free_key: bool = False,
+        existing: Upload | None = None,
     ) -> Upload | None:
         """Record, in one transaction, an upload that arrived whole and is stored as ``stored``: the upload (done),
         its one chunk, its tus offset (with ``tus_metadata``) and, with ``new_blob``, the stored content.
@@ -160,37 +161,66 @@ class SqlLedger(AssemblyQueries, BlobQueries, GoneQueries, PublishingQueries, Tu
         (see :meth:`intend`) that this record completes.
 
         With ``free_key`` (an object put at ``stored`` just now), :class:`KeyTaken` is raised, recording nothing,
-        when a multipart upload has reserved that key.
+        when a multipart upload has reserved that key. With ``existing`` (a tus upload created before, whose one
+        PATCH carried every byte), that upload is marked done instead, if it is still partial at offset 0 (else
+        None: another PATCH came first).
         """
         now = time.time()
-        with self._tx() as db:
-            if free_key and db.execute("SELECT 1 AS x FROM assemblies WHERE key = ?", (stored,)).fetchone():
-                raise KeyTaken(stored)
-            inserted = db.execute(
-                "INSERT INTO uploads (id, name, size, chunk_size, chunk_count, state, sha256, token,"
-                " created, updated, finished, stored) VALUES (?, ?, ?, ?, 1, 'done', ?, ?, ?, ?, ?, ?)"
-                " ON CONFLICT (id) DO NOTHING",
-                (upload_id, name, size, chunk_size, sha256, token, now, now, now, stored),
-            ).rowcount
-            if inserted != 1:
-                return None
-            if intent is not None:
-                self.published(intent, db)
-            db.execute(
-                "INSERT INTO chunks (upload_id, idx, size, sha256) VALUES (?, 0, ?, ?)", (upload_id, size, sha256)
-            )
-            if tus_metadata is not None:
+        try:
+            with self._tx() as db:
+                if free_key and db.execute("SELECT 1 AS x FROM assemblies WHERE key = ?", (stored,)).fetchone():
+                    raise KeyTaken(stored)
+                if existing is not None:
+                    self._done_from_partial(db, upload_id, size, sha256, token, stored, now)
+                elif (
+                    db.execute(
+                        "INSERT INTO uploads (id, name, size, chunk_size, chunk_count, state, sha256, token,"
+                        " created, updated, finished, stored) VALUES (?, ?, ?, ?, 1, 'done', ?, ?, ?, ?, ?, ?)"
+                        " ON CONFLICT (id) DO NOTHING",
+                        (upload_id, name, size, chunk_size, sha256, token, now, now, now, stored),
+                    ).rowcount
+                    != 1
+                ):
+                    return None
+                if intent is not None:
+                    self.published(intent, db)
                 db.execute(
-                    'INSERT INTO tus (upload_id, "offset", metadata) VALUES (?, ?, ?)', (upload_id, size, tus_metadata)
+                    "INSERT INTO chunks (upload_id, idx, size, sha256) VALUES (?, 0, ?, ?)", (upload_id, size, sha256)
                 )
-            if new_blob:
-                db.execute(
-                    "INSERT INTO blobs (sha256, path, size, created) VALUES (?, ?, ?, ?)"
-                    " ON CONFLICT (sha256) DO UPDATE SET path = excluded.path, size = excluded.size,"
-                    " created = excluded.created",
-                    (sha256, stored, size, now),
-                )
-        return Upload(upload_id, name, size, chunk_size, 1, "done", sha256, token, None, now, now, now, stored)
+                if tus_metadata is not None and existing is None:
+                    db.execute(
+                        'INSERT INTO tus (upload_id, "offset", metadata) VALUES (?, ?, ?)',
+                        (upload_id, size, tus_metadata),
+                    )
+                if new_blob:
+                    db.execute(
+                        "INSERT INTO blobs (sha256, path, size, created) VALUES (?, ?, ?, ?)"
+                        " ON CONFLICT (sha256) DO UPDATE SET path = excluded.path, size = excluded.size,"
+                        " created = excluded.created",
+                        (sha256, stored, size, now),
+                    )
+
+        except _Unchanged:
+            return None
+        created = existing.created if existing is not None else now
+        return Upload(upload_id, name, size, chunk_size, 1, "done", sha256, token, None, created, now, now, stored)
+
+    @staticmethod
+    def _done_from_partial(db: Db, upload_id: str, size: int, sha256: str, token: str, stored: str, now: float) -> None:
+        """Inside :meth:`add_done`: a partial tus upload at offset 0 becomes done; :class:`_Unchanged` when it is
+        no longer partial at offset 0."""
+        moved = db.execute(
+            'UPDATE tus SET "offset" = ? WHERE upload_id = ? AND "offset" = 0', (size, upload_id)
+        ).rowcount
+        if moved != 1:
+            raise _Unchanged(upload_id)
+        done = db.execute(
+            "UPDATE uploads SET state = 'done', sha256 = ?, token = ?, stored = ?, error = NULL, finished = ?,"
+            " updated = ? WHERE id = ? AND state = 'partial' AND size = ?",
+            (sha256, token, stored, now, now, upload_id, size),
+        ).rowcount
+        if done != 1:
+            raise _Unchanged(upload_id)  # rolls the offset back too
 
     def delete(self, upload_id: str) -> None:
         """Forget an upload and its chunks."""
@@ -285,3 +315,7 @@ class SqlLedger(AssemblyQueries, BlobQueries, GoneQueries, PublishingQueries, Tu
                 "SELECT start, size, key FROM pieces WHERE upload_id = ? ORDER BY start", (upload_id,)
             ).fetchall()
         return [(int(r["start"]), int(r["size"]), str(r["key"])) for r in rows]
+
+
+class _Unchanged(Exception):
+    """Rolls back a transaction that found its row no longer as expected."""

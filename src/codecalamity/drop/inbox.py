@@ -86,7 +86,8 @@ class Inbox(Publisher, Housekeeping):
     # receiving -------------------------------------------------------------------------------------------
 
     def begin_chunk(self, fields: Mapping[str, str], filename: str) -> ChunkSink | CompareSink | WholeSink:
-        """Check a chunk's fields and return the sink its bytes go to."""
+        """Check a chunk's fields and return the sink its bytes go to (it blocks on the ledger: the protocols
+        call it in a worker thread)."""
         info = parse_chunk(fields, self.config.max_size)
         whole = self.storage.writes_in_place or info.total <= self.whole_max
         if info.count == 1 and whole and self.ledger.get(info.upload_id) is None:
@@ -160,7 +161,7 @@ class Inbox(Publisher, Housekeeping):
         The held partial file is removed whatever happens; on any error nothing of it is recorded.
         """
         try:
-            sink = self.begin_chunk(fields, filename)
+            sink = await anyio.to_thread.run_sync(self.begin_chunk, fields, filename)
             try:
                 if held.on_disk:  # an object store ships pieces in the background: all of them there first
                     await held.flush_pieces()
@@ -188,44 +189,62 @@ class Inbox(Publisher, Housekeeping):
             raise NoSpace(f"not enough free disk space for {needed} more bytes")
 
     async def complete(self, sink: ChunkSink | CompareSink | WholeSink) -> dict[str, Any]:
-        """The request's file part ended: record it, finish the upload when it is whole, say where it stands."""
+        """The request's file part ended: record it, finish the upload when it is whole, say where it stands.
+
+        The ledger and the store are called in worker threads: the event loop goes on receiving meanwhile.
+        """
         if isinstance(sink, WholeSink):
             return await self.finish_whole(sink)
+        upload_id = sink.info.upload_id
         if isinstance(sink, CompareSink):
             sink.complete()
             # a retry after a finish that failed (disk full) starts the finish again
-            if len(self.ledger.received(sink.info.upload_id)) == sink.info.count:
-                return await self.finish(sink.info.upload_id)
-            return self.status(sink.info.upload_id)
+            if len(await anyio.to_thread.run_sync(self.ledger.received, upload_id)) == sink.info.count:
+                return await self.finish(upload_id)
+            return await anyio.to_thread.run_sync(self.status, upload_id)
         pieces = await sink.flush()
         try:
             sha = sink.complete()
-            count, added = self.ledger.record_chunk(sink.info.upload_id, sink.info.index, sink.written, sha, pieces)
+        except BaseException:
+            await anyio.to_thread.run_sync(self.storage.discard_pieces, pieces)
+            raise
+        count = await anyio.to_thread.run_sync(self._record_chunk, sink.info, sink.written, sha, pieces)
+        if count == sink.info.count:
+            # an upload of one chunk: the chunk's sha256 is the file's (no need to read it again)
+            return await self.finish(upload_id, sha if sink.info.count == 1 else None)
+        return await anyio.to_thread.run_sync(self.status, upload_id)
+
+    def _record_chunk(self, info: ChunkInfo, size: int, sha: str, pieces: list[Piece]) -> int:
+        """Record a received chunk with its pieces; how many chunks the upload has now."""
+        try:
+            count, added = self.ledger.record_chunk(info.upload_id, info.index, size, sha, pieces)
         except BaseException:
             self.storage.discard_pieces(pieces)
             raise
         if not added:  # the same chunk, sent to two nodes at once, was recorded by the other one
             self.storage.discard_pieces(pieces)
-        if count == sink.info.count:
-            # an upload of one chunk: the chunk's sha256 is the file's (no need to read it again)
-            return await self.finish(sink.info.upload_id, sha if sink.info.count == 1 else None)
-        return self.status(sink.info.upload_id)
+        return count
 
     async def finish(self, upload_id: str, known_sha: str | None = None) -> dict[str, Any]:
         """Verify, store and publish a complete upload (once, whoever calls first); return its status."""
-        if not self.ledger.set_state(upload_id, "finishing", expect="partial"):
-            return self.status(upload_id)
-        await anyio.to_thread.run_sync(self._finish_sync, upload_id, known_sha)
-        upload = self.ledger.get(upload_id)
+        return await anyio.to_thread.run_sync(lambda: self._status(self._finish_or_status(upload_id, known_sha)))
+
+    def _finish_or_status(self, upload_id: str, known_sha: str | None) -> Upload:
+        """The upload once finished here, or as it stands when another request is finishing it."""
+        if self.ledger.set_state(upload_id, "finishing", expect="partial"):
+            self._finish_sync(upload_id, known_sha)
+            upload = self.ledger.get(upload_id)
+            if upload is not None and upload.state == "partial":
+                if upload.error and upload.error.startswith(UNAVAILABLE):
+                    raise Unavailable(f"{upload.error}; send the last chunk again later")
+                raise NoSpace("the server's disk is full; send the last chunk again later")
+            if upload is not None and upload.state == "failed":
+                raise DropError(500, f"upload failed: {upload.error}")
+        else:
+            upload = self.ledger.get(upload_id)
         if upload is None:
             raise DropError(404, "no such upload")
-        if upload.state == "partial":
-            if upload.error and upload.error.startswith(UNAVAILABLE):
-                raise Unavailable(f"{upload.error}; send the last chunk again later")
-            raise NoSpace("the server's disk is full; send the last chunk again later")
-        if upload.state == "failed":
-            raise DropError(500, f"upload failed: {upload.error}")
-        return self._status(upload)
+        return upload
 
     def _finish_sync(self, upload_id: str, known_sha: str | None = None) -> None:
         # one finisher per upload across every process sharing the ledger; the claim dies with its holder

@@ -19,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import anyio.to_thread
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -111,10 +112,10 @@ class Tus:
     async def _on_resource(self, request: Request) -> Response:
         upload_id = _tus_id(request.path_params["upload_id"])
         if request.method == "HEAD":
-            return self._head(upload_id)
+            return await anyio.to_thread.run_sync(self._head, upload_id)
         if request.method == "PATCH":
             return await self._patch(request, upload_id)
-        return self._delete(upload_id)
+        return await self._delete(upload_id)
 
     async def _create(self, request: Request) -> Response:
         role = request.headers.get("upload-concat")
@@ -146,7 +147,9 @@ class Tus:
             self.inbox.storage.prepare(upload_id, length)
         except OSError as err:
             raise disk_error(err) from err
-        upload = self.inbox.ledger.tus_create(upload_id, name, length, metadata, role, deferred)
+        upload = await anyio.to_thread.run_sync(
+            self.inbox.ledger.tus_create, upload_id, name, length, metadata, role, deferred
+        )
         headers = {"Location": f"/files/{upload_id}", **self._expires()}
         if request.headers.get("content-type") == OFFSET_STREAM:  # creation-with-upload
             response = await self._patch(request, upload_id, created=(upload, role, deferred))
@@ -260,11 +263,10 @@ class Tus:
         if created is not None:
             (upload, role, deferred), offset = created, 0
         else:
-            found = self.inbox.ledger.tus_get(upload_id)
+            found, (role, deferred) = await anyio.to_thread.run_sync(self._lookup, upload_id)
             if found is None:
                 raise self._missing(upload_id)
             upload, offset, _ = found
-            role, deferred = self.inbox.ledger.tus_extras(upload_id)
             raw_offset = request.headers.get("upload-offset")
         if role is not None and role.startswith("final;"):
             raise DropError(403, "a final upload is made of its parts; it takes no PATCH")
@@ -302,7 +304,7 @@ class Tus:
             return await self._patch_whole(request, upload, checksum)
         key = (upload_id, -1)
         self.owners.take(key, request)
-        writer = self.inbox.storage.writer(upload_id)
+        writer = await anyio.to_thread.run_sync(self.inbox.storage.writer, upload_id)
         raw_body = request.headers.get("content-length", "")
         if raw_body.isascii() and raw_body.isdigit():
             writer.expect(offset + int(raw_body))
@@ -408,8 +410,7 @@ class Tus:
     ) -> int:
         """Record stored bytes up to ``position`` (``hashed``: ``sha`` is their hash) if the offset is still
         ``committed``; else this PATCH was superseded: its pieces go, and it stops."""
-        if not self.inbox.ledger.tus_advance(upload_id, position, expect=committed, pieces=pieces):
-            self.inbox.storage.discard_pieces(pieces)
+        if not await anyio.to_thread.run_sync(self._record_advance, upload_id, committed, position, pieces):
             raise DropError(409, "superseded by a newer PATCH for this upload")
         if sha is not None and hashed:
             self.running[upload_id] = (position, sha.copy())  # the request goes on hashing its own
@@ -418,10 +419,21 @@ class Tus:
                 self.running.popitem(last=False)
         return position
 
+    def _record_advance(self, upload_id: str, committed: int, position: int, pieces: list[Piece]) -> bool:
+        """Commit the offset (with the pieces) if it is still ``committed``; else the pieces go. Blocks."""
+        if self.inbox.ledger.tus_advance(upload_id, position, expect=committed, pieces=pieces):
+            return True
+        self.inbox.storage.discard_pieces(pieces)
+        return False
+
+    def _lookup(self, upload_id: str) -> tuple[tuple[Upload, int, str] | None, tuple[str | None, bool]]:
+        """The upload with its offset and metadata (or None), and its concatenation role and deferred flag."""
+        return self.inbox.ledger.tus_get(upload_id), self.inbox.ledger.tus_extras(upload_id)
+
     async def _complete(self, upload_id: str, size: int) -> dict[str, str]:
         running = self.running.pop(upload_id, None)
         known = running[1].hexdigest() if running is not None and running[0] == size else None
-        self.inbox.ledger.add_chunk(upload_id, 0, size, known or "")
+        await anyio.to_thread.run_sync(self.inbox.ledger.add_chunk, upload_id, 0, size, known or "")
         status = await self.inbox.finish(upload_id, known_sha=known)
         return self._done_headers(status["state"], status.get("sha256"), status.get("token"))
 
@@ -438,8 +450,8 @@ class Tus:
         when = time.time() + self.inbox.config.partial_ttl
         return {"Upload-Expires": email.utils.formatdate(when, usegmt=True)}
 
-    def _delete(self, upload_id: str) -> Response:
-        found = self.inbox.ledger.tus_get(upload_id)
+    async def _delete(self, upload_id: str) -> Response:
+        found = await anyio.to_thread.run_sync(self.inbox.ledger.tus_get, upload_id)
         if found is None:
             raise self._missing(upload_id)
         if found[0].state == "finishing":
@@ -447,7 +459,7 @@ class Tus:
         if self.owners.busy(upload_id):
             self.owners.release((upload_id, -1), None)
         self.running.pop(upload_id, None)
-        self.inbox.forget(found[0])
+        await anyio.to_thread.run_sync(self.inbox.forget, found[0])
         return Response(status_code=204, headers=self._headers())
 
 

@@ -168,7 +168,8 @@ class S3Storage(S3Bucket):
         """Nothing reserved, nothing to resize (a deferred length only changes the ledger's size)."""
 
     def writer(self, upload_id: str) -> PartWriter:
-        return PartWriter(self, upload_id)
+        """A writer into the upload's parts, cut as its ledger row says (read now: the caller is off the loop)."""
+        return PartWriter(self, upload_id, self.layout(upload_id))
 
     def concatenate(self, upload_id: str, parts: list[tuple[str, int]]) -> list[Piece]:
         """Complete each partial upload's own multipart upload (at its hidden key) and return those objects as

@@ -79,10 +79,10 @@ class PartWriter:
     the part is stored moments after its last byte came; otherwise it is uploaded once its bytes are all here.
     """
 
-    def __init__(self, storage: S3Storage, upload_id: str) -> None:
+    def __init__(self, storage: S3Storage, upload_id: str, layout: Layout | None = None) -> None:
         self._storage = storage
         self._upload_id = upload_id
-        self._layout: Layout | None = None
+        self._layout = layout
         self._assembly: Assembly | None = None
         self._lock = threading.Lock()
         self._buf = bytearray()

@@ -158,10 +158,10 @@ def _rows_of(ledger: SqlLedger, sql: str) -> int:
         return int(db.execute(sql).fetchone()["n"])
 
 
-def test_the_store_is_asked_once_whether_it_takes_small_parts(
+def test_the_store_says_whether_it_takes_small_parts_and_strict_mode_never_asks(
     storage: S3Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # SeaweedFS (since 3.68) refuses parts under 5 MiB, as S3 does: small chunks are joined into parts
+    # SeaweedFS refuses parts under 5 MiB (EntityTooSmall), as S3 does: there small chunks are joined into parts
     assert accepts_small_parts(storage) is False
     assert _keys(storage) == []  # the probe left nothing behind
     assert storage.call("list_multipart_uploads", Prefix=storage.full_key("")).get("Uploads", []) == []

@@ -75,6 +75,19 @@ class AssemblyQueries(Queries):
         with self._read() as db:
             return {str(row["mpu"]) for row in db.execute("SELECT mpu FROM assemblies").fetchall()}
 
+    def referenced_by_others(self, keys: list[str], upload_id: str) -> set[str]:
+        """Which of the stored objects ``keys`` an upload other than ``upload_id`` has bytes in."""
+        found: set[str] = set()
+        with self._read() as db:
+            for first in range(0, len(keys), 500):
+                batch = keys[first : first + 500]
+                marks = ", ".join("?" * len(batch))
+                rows = db.execute(
+                    f"SELECT DISTINCT key FROM pieces WHERE upload_id <> ? AND key IN ({marks})", (upload_id, *batch)
+                ).fetchall()
+                found.update(str(row["key"]) for row in rows)
+        return found
+
     def referenced_elsewhere(self, key: str, upload_id: str) -> bool:
         """Whether an upload other than ``upload_id`` has bytes in the stored object ``key`` (a joined part)."""
         with self._read() as db:

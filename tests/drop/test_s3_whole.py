@@ -6,6 +6,7 @@ import base64
 import hashlib
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +14,8 @@ import psycopg
 import pytest
 
 from codecalamity.drop import services
+from codecalamity.drop.config import DropConfig
+from codecalamity.drop.inbox import Inbox
 from codecalamity.drop.ledger.postgres import PostgresLedger
 from codecalamity.drop.ledger.publishing import KeyTaken
 from codecalamity.drop.ledger.sql import SqlLedger
@@ -171,3 +174,29 @@ def test_the_store_says_whether_it_takes_small_parts_and_strict_mode_never_asks(
         assert unreachable.small_parts() is False  # forced strict: the store is not asked at all
     finally:
         unreachable.close()
+
+
+@pytest.mark.anyio
+async def test_whole_uploads_past_the_memory_budget_are_stored_as_any_upload(
+    storage: S3Storage, tmp_path: Path
+) -> None:
+    """Past the shared budget a whole upload goes to staging objects as it comes, then is recorded (with its tus
+    offset for a tus creation) and finished as any upload; the files come out right, nothing is left over."""
+    inbox = Inbox(DropConfig(storage=tmp_path / "s", chunks=tmp_path / "c", reserve_mb=0), storage, storage.ledger)
+    inbox.held.limit = 150_000
+    pieces = [_data(100_000, f"held{i}") for i in range(3)]
+    sinks = [inbox.begin_whole(f"h{i}.bin", len(p)) for i, p in enumerate(pieces)]
+    for sink, data in zip(sinks, pieces, strict=True):
+        sink.write(data[:60_000])
+        sink.write(data[60_000:])
+    assert [s.on_disk for s in sinks] == [False, True, True]  # the first is held, the others spill
+    for i, (sink, data) in enumerate(zip(sinks, pieces, strict=True)):
+        info = await inbox.finish_whole(sink, tus_metadata=_meta(f"h{i}.bin") if i else None)
+        assert (info["state"], info["sha256"]) == ("done", hashlib.sha256(data).hexdigest())
+    assert inbox.held.used == 0
+    found = storage.ledger.tus_get(sinks[2].upload_id)
+    assert found is not None and found[1] == len(pieces[2])  # the tus offset, recorded with the upload
+    assert {k: b"".join(storage.read(k, 0, 100_000)) for k in (f"h{i}.bin" for i in range(3))} == {
+        f"h{i}.bin": data for i, data in enumerate(pieces)
+    }
+    assert [k for k in _keys(storage) if "/.incoming/" in k] == []

@@ -5,7 +5,8 @@
 
 Data: one big file (1 GiB), 200 files of 1 MiB and 2,000 files of 64 KiB, in a scratch folder on the same disk as
 the servers' storage (``--sets`` picks some of them, ``--cases`` some clients; copyparty + u2c always runs;
-``--before DIR`` runs our server and clients from another checkout too, as "before"). For each (server, client):
+``--before DIR`` runs our server, the cluster and our clients from another checkout too, as "before" and
+"before-cluster"). For each (server, client):
 MB/s (1 MB = 10^6 bytes; median of the runs, each on a fresh server and empty storage; the cases take turns,
 one run each per round, so that every one sees the same drift in the machine's load), server CPU seconds and
 server peak RSS, and the ratio to copyparty + u2c. Browser clients (our
@@ -171,9 +172,13 @@ def before_cases(src: Path) -> list[tuple[str, str, Client]]:
         calamity_send(url, files, src)
 
     return [
-        (f"before:{src}", client_name, send if client is calamity_send else client)
-        for kind, client_name, client in CASES
-        if kind == "calamity"
+        (
+            f"{'before' if kind == 'calamity' else 'before-cluster'}:{src}",
+            name,
+            send if client is calamity_send else client,
+        )
+        for kind, name, client in CASES
+        if kind in ("calamity", "cluster")
     ]
 
 
@@ -196,8 +201,9 @@ def measure(kind: str, client: Client, files: list[Path], work: Path) -> tuple[f
     """MB/s of the whole client run, server CPU seconds, server peak RSS, and MB/s once the client was ready."""
     root = Path(tempfile.mkdtemp(dir=work))
     root.chmod(0o755)  # the cluster's PostgreSQL runs as an unprivileged user, who must enter its folder
-    src = Path(kind.partition(":")[2]) if kind.startswith("before:") else None
-    server = start("calamity" if src else kind, root, src)
+    src = Path(kind.partition(":")[2]) if kind.startswith("before") else None
+    kind = {"before": "calamity", "before-cluster": "cluster"}.get(kind.partition(":")[0], kind)
+    server = start(kind, root, src)
     try:
         total = sum(p.stat().st_size for p in files)
         cpu0 = server.cpu()

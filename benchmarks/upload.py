@@ -193,7 +193,8 @@ def stored_bytes(kind: str, root: Path) -> int:
     log = (root / "server.log").read_text()
     endpoint = log.split("SeaweedFS S3:")[1].split()[0]
     client: Any = services.s3_client(endpoint)
-    listed = client.list_objects_v2(Bucket=services.S3_BUCKET, Prefix="drop/").get("Contents", [])
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=services.S3_BUCKET, Prefix="drop/")
+    listed = [o for page in pages for o in page.get("Contents", [])]  # a page holds at most 1,000 keys
     return sum(int(o["Size"]) for o in listed if not str(o["Key"]).startswith("drop/."))
 
 

@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from upload_clients import dropzone_fields
+
 
 def main() -> None:
     parser = argparse.ArgumentParser()
@@ -110,14 +112,7 @@ def main() -> None:
                 def send(data: bytes, name: str) -> None:
                     uid, count = str(uuid.uuid4()), max(1, -(-len(data) // chunk))
                     for index in range(count):
-                        fields = {
-                            "dzuuid": uid,
-                            "dzchunkindex": str(index),
-                            "dztotalfilesize": str(len(data)),
-                            "dzchunksize": str(chunk),
-                            "dztotalchunkcount": str(count),
-                            "dzchunkbyteoffset": str(index * chunk),
-                        }
+                        fields = dropzone_fields(uid, index, len(data), chunk)
                         piece = data[index * chunk : (index + 1) * chunk]
                         reply = client.post("/upload", data=fields, files={"file": (name, piece)})
                         assert reply.status_code == 200

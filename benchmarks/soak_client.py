@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import httpx
+from upload_clients import dropzone_fields
 
 if TYPE_CHECKING:
     from soak_server import Server
@@ -157,14 +158,7 @@ class Client:
             order = order[: count // 2]
         result: dict[str, str] = {}
         for index in order:
-            fields = {
-                "dzuuid": upload_id,
-                "dzchunkindex": str(index),
-                "dztotalfilesize": str(len(data)),
-                "dzchunksize": str(chunk),
-                "dztotalchunkcount": str(count),
-                "dzchunkbyteoffset": str(index * chunk),
-            }
+            fields = dropzone_fields(upload_id, index, len(data), chunk)
             piece = data[index * chunk : (index + 1) * chunk]
             response = self.retrying(
                 f"dropzone chunk {index}",

@@ -25,6 +25,18 @@ def env_for(src: Path | None) -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(src)} if src else dict(os.environ)
 
 
+def dropzone_fields(upload_id: str, index: int, size: int, chunk: int) -> dict[str, str]:
+    """The form fields Dropzone sends with chunk ``index`` of a file of ``size`` bytes in chunks of ``chunk``."""
+    return {
+        "dzuuid": upload_id,
+        "dzchunkindex": str(index),
+        "dztotalfilesize": str(size),
+        "dzchunksize": str(chunk),
+        "dztotalchunkcount": str(max(1, -(-size // chunk))),
+        "dzchunkbyteoffset": str(index * chunk),
+    }
+
+
 def dropzone_python(url: str, files: list[Path], chunk: int = 1_000_000, conns: int = 6) -> None:
     """Dropzone's protocol as the page sends it: 1 MB chunks, every chunk of a file in parallel (6 connections)."""
     jobs = []
@@ -40,14 +52,7 @@ def dropzone_python(url: str, files: list[Path], chunk: int = 1_000_000, conns: 
             with open(path, "rb") as f:
                 f.seek(index * chunk)
                 piece = f.read(chunk)
-            fields = {
-                "dzuuid": uid,
-                "dzchunkindex": str(index),
-                "dztotalfilesize": str(size),
-                "dzchunksize": str(chunk),
-                "dztotalchunkcount": str(count),
-                "dzchunkbyteoffset": str(index * chunk),
-            }
+            fields = dropzone_fields(uid, index, size, chunk)
             for attempt in range(6):  # Dropzone retries a failed chunk (retryChunks); say so when it happens
                 r = client.post(url + "upload", data=fields, files={"file": (path.name, piece)})
                 if r.status_code == 200:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 
-import anyio.to_thread
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
@@ -67,7 +66,7 @@ class Dropzone:
                             raise BadRequest("send exactly one file, in the field 'file'")
                         filename = event.filename
                         if all(name in fields for name in CHUNK_FIELDS):
-                            sink = await anyio.to_thread.run_sync(self.inbox.begin_chunk, fields, filename)
+                            sink = await self.inbox.call(self.inbox.begin_chunk, fields, filename)
                         else:  # a plain upload, or a chunk whose fields follow its bytes: decided at the end
                             sink = self.inbox.begin_whole(filename, length)
             form.finish()
@@ -101,6 +100,6 @@ class Dropzone:
             return self.gate.denied(request)
         try:
             upload_id = parse_upload_id(request.path_params["upload_id"])
-            return JSONResponse(await anyio.to_thread.run_sync(self.inbox.status, upload_id))
+            return JSONResponse(await self.inbox.call(self.inbox.status, upload_id))
         except DropError as err:
             return error_response(err)

@@ -14,7 +14,6 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import anyio.to_thread
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -98,7 +97,7 @@ class Tus(TusPatching):
     async def _on_resource(self, request: Request) -> Response:
         upload_id = tus_id(request.path_params["upload_id"])
         if request.method == "HEAD":
-            return await anyio.to_thread.run_sync(self._head, upload_id)
+            return await self.inbox.call(self._head, upload_id)
         if request.method == "PATCH":
             return await self._patch(request, upload_id)
         return await self._delete(upload_id)
@@ -133,9 +132,7 @@ class Tus(TusPatching):
             self.inbox.storage.prepare(upload_id, length)
         except OSError as err:
             raise disk_error(err) from err
-        upload = await anyio.to_thread.run_sync(
-            self.inbox.ledger.tus_create, upload_id, name, length, metadata, role, deferred
-        )
+        upload = await self.inbox.call(self.inbox.ledger.tus_create, upload_id, name, length, metadata, role, deferred)
         headers = {"Location": f"/files/{upload_id}", **self._expires()}
         if request.headers.get("content-type") == OFFSET_STREAM:  # creation-with-upload
             response = await self._patch(request, upload_id, created=(upload, role, deferred))
@@ -222,7 +219,7 @@ class Tus(TusPatching):
         return Response(status_code=200, headers=self._headers(headers))
 
     async def _delete(self, upload_id: str) -> Response:
-        found = await anyio.to_thread.run_sync(self.inbox.ledger.tus_get, upload_id)
+        found = await self.inbox.call(self.inbox.ledger.tus_get, upload_id)
         if found is None:
             raise self._missing(upload_id)
         if found[0].state == "finishing":
@@ -230,5 +227,5 @@ class Tus(TusPatching):
         if self.owners.busy(upload_id):
             self.owners.release((upload_id, -1), None)
         self.running.pop(upload_id, None)
-        await anyio.to_thread.run_sync(self.inbox.forget, found[0])
+        await self.inbox.call(self.inbox.forget, found[0])
         return Response(status_code=204, headers=self._headers())

@@ -13,7 +13,6 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-import anyio.to_thread
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
@@ -83,9 +82,9 @@ class TusPatching:
         if created is not None:
             (upload, role, deferred), offset = created, 0
         else:
-            found, (role, deferred) = await anyio.to_thread.run_sync(self._lookup, upload_id)
+            found, (role, deferred) = await self.inbox.call(self._lookup, upload_id)
             if found is None:
-                raise await anyio.to_thread.run_sync(self._missing, upload_id)
+                raise await self.inbox.call(self._missing, upload_id)
             upload, offset, _ = found
             raw_offset = request.headers.get("upload-offset")
         if role is not None and role.startswith("final;"):
@@ -124,7 +123,7 @@ class TusPatching:
             return await self._patch_whole(request, upload, checksum)
         key = (upload_id, -1)
         self.owners.take(key, request)
-        writer = await anyio.to_thread.run_sync(self.inbox.storage.writer, upload_id)
+        writer = await self.inbox.call(self.inbox.storage.writer, upload_id)
         raw_body = request.headers.get("content-length", "")
         if raw_body.isascii() and raw_body.isdigit():
             writer.expect(offset + int(raw_body))
@@ -230,7 +229,7 @@ class TusPatching:
     ) -> int:
         """Record stored bytes up to ``position`` (``hashed``: ``sha`` is their hash) if the offset is still
         ``committed``; else this PATCH was superseded: its pieces go, and it stops."""
-        if not await anyio.to_thread.run_sync(self._record_advance, upload_id, committed, position, pieces):
+        if not await self.inbox.call(self._record_advance, upload_id, committed, position, pieces):
             raise DropError(409, "superseded by a newer PATCH for this upload")
         if sha is not None and hashed:
             self.running[upload_id] = (position, sha.copy())  # the request goes on hashing its own
@@ -253,7 +252,7 @@ class TusPatching:
     async def _complete(self, upload_id: str, size: int) -> dict[str, str]:
         running = self.running.pop(upload_id, None)
         known = running[1].hexdigest() if running is not None and running[0] == size else None
-        await anyio.to_thread.run_sync(self.inbox.ledger.add_chunk, upload_id, 0, size, known or "")
+        await self.inbox.call(self.inbox.ledger.add_chunk, upload_id, 0, size, known or "")
         status = await self.inbox.finish(upload_id, known_sha=known)
         return self._done_headers(status["state"], status.get("sha256"), status.get("token"))
 

@@ -35,7 +35,6 @@ from codecalamity.drop.ledger.sqlite import SqliteLedger
 from codecalamity.drop.names import display_name
 from codecalamity.drop.publish import Publisher
 from codecalamity.drop.storage import ChunkWriter, Piece, Storage, WholePuts
-from codecalamity.drop.storage.local import LocalStorage
 
 T = TypeVar("T")
 
@@ -80,7 +79,7 @@ class Inbox(Publisher, Housekeeping):
         self.active = 0
         """Requests now streaming file bytes; ``on_activity`` hears every change (keep-awake uses it)."""
         self.on_activity = on_activity
-        self.offload = not (isinstance(storage, LocalStorage) and isinstance(ledger, SqliteLedger))
+        self.offload = not (storage.writes_in_place and isinstance(ledger, SqliteLedger))
         """Whether :meth:`call` runs ledger and store calls in worker threads (they wait on the network)."""
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:

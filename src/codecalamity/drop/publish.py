@@ -119,20 +119,8 @@ class Publisher:
             key, how = self._publish(sink.partial_id, sink.upload_id, sink.name, sink.written, sha)
         except OSError as err:
             raise disk_error(err) from err
-        chunk_size = sink.chunk.chunk_size if sink.chunk is not None else max(sink.written, 1)
         try:
-            upload = self.ledger.add_done(
-                sink.upload_id,
-                sink.name,
-                sink.written,
-                chunk_size,
-                sha,
-                secrets.token_urlsafe(24),
-                key,
-                tus_metadata=tus_metadata,
-                new_blob=how == "placed",
-                intent=sink.partial_id if how != "same" else None,
-            )
+            upload = self._add_whole(sink, sha, key, how, tus_metadata, sink.partial_id if how != "same" else None)
         except sqlite3.OperationalError as err:
             if how != "same":
                 self.storage.remove(key)
@@ -140,6 +128,35 @@ class Publisher:
                     self.ledger.published(sink.partial_id)
             raise ledger_error(err) from err
         return self._recorded_whole(sink, sha, key, how, upload)
+
+    def _add_whole(
+        self,
+        sink: WholeSink,
+        sha: str,
+        key: str,
+        how: str,
+        tus_metadata: str | None,
+        intent: str | None,
+        *,
+        free_key: bool = False,
+        existing: Upload | None = None,
+    ) -> Upload | None:
+        """Record an upload that arrived whole as done, stored at ``key`` (``how``: placed, linked or same)."""
+        chunk_size = sink.chunk.chunk_size if sink.chunk is not None else max(sink.written, 1)
+        return self.ledger.add_done(
+            sink.upload_id,
+            sink.name,
+            sink.written,
+            chunk_size,
+            sha,
+            secrets.token_urlsafe(24),
+            key,
+            tus_metadata=tus_metadata,
+            new_blob=how == "placed",
+            intent=intent,
+            free_key=free_key,
+            existing=existing,
+        )
 
     def _recorded_whole(self, sink: WholeSink, sha: str, key: str, how: str, upload: Upload | None) -> Upload:
         """The upload as recorded; when another request recorded it first, the copy this one stored goes."""
@@ -166,7 +183,6 @@ class Publisher:
         is the tus upload whose one PATCH carried every byte, if it was created before."""
         body = b"".join(sink.pieces or [])
         size = len(body)
-        chunk_size = sink.chunk.chunk_size if sink.chunk is not None else max(size, 1)
         base = disk_name(sink.name)
         with self._publishing(sink.partial_id):
             try:
@@ -188,19 +204,8 @@ class Publisher:
                         raise disk_error(err) from err
                     raise
                 try:
-                    upload = self.ledger.add_done(
-                        sink.upload_id,
-                        sink.name,
-                        size,
-                        chunk_size,
-                        sha,
-                        secrets.token_urlsafe(24),
-                        key,
-                        tus_metadata=tus_metadata,
-                        new_blob=how == "placed",
-                        intent=sink.partial_id,
-                        free_key=how == "placed",
-                        existing=existing,
+                    upload = self._add_whole(
+                        sink, sha, key, how, tus_metadata, sink.partial_id, free_key=how == "placed", existing=existing
                     )
                 except KeyTaken:  # a multipart upload reserved the key meanwhile: it keeps it
                     self.storage.remove(key)

@@ -59,10 +59,10 @@ def model_loso(items: list[Item]) -> tuple[np.ndarray, np.ndarray]:
     rows = [np.stack([v[i] for v in train]) for i in range(len(items))]
     tests = [np.stack([v[i] for v in test]) for i in range(len(items))]
     labels = np.array([it.y for it in items])
-    groups = [it.group for it in items]
+    groups, kinds = [it.group for it in items], [it.kind for it in items]
 
     def fit(idx: np.ndarray):  # type: ignore[no-untyped-def]
-        linear = RECIPE.fit([rows[i] for i in idx], labels[idx], [groups[i] for i in idx])
+        linear = RECIPE.fit([rows[i] for i in idx], labels[idx], [groups[i] for i in idx], [kinds[i] for i in idx])
         return lambda held: np.array([linear(tests[i]).mean() for i in held])
 
     raw = pooled_scores(groups, fit)

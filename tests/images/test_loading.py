@@ -75,6 +75,20 @@ def test_transparency_is_composited_on_white_and_masked() -> None:
     assert not pmask.all()
 
 
+def test_transparency_is_composited_on_the_background_asked_for() -> None:
+    rgba = Image.new("RGBA", (20, 10), (0, 0, 0, 0))
+    rgba.paste((0, 0, 255, 255), (0, 0, 10, 10))
+    rgba.paste((255, 0, 0, 128), (10, 0, 15, 10))  # half transparent red
+    image, mask = load_image(_encode(rgba, "PNG"), background=(128, 128, 128))
+    assert tuple(int(v) for v in image[5, 5]) == (255, 0, 0)
+    assert tuple(int(v) for v in image[5, 18]) == (128, 128, 128)
+    b, g, r = (int(v) for v in image[5, 12])
+    assert abs(r - 191) <= 1 and abs(g - 64) <= 1 and abs(b - 64) <= 1  # blended with the grey, not with white
+    assert mask[:, :15].all() and not mask[:, 15:].any()
+    array, _ = load_image(np.asarray(rgba)[:, :, [2, 1, 0, 3]].copy(), background=(128, 128, 128))
+    assert tuple(int(v) for v in array[5, 18]) == (128, 128, 128)
+
+
 def test_exif_orientation_is_applied() -> None:
     img = Image.new("RGB", (40, 20), (0, 0, 0))
     exif = Image.Exif()

@@ -63,3 +63,23 @@ def test_ridge_from_sums_matches_ridge_on_rows() -> None:
     assert ((fitted(x) > 0) == y).mean() > 0.9
     (without,) = ridge.fit(ridge.cells(rows, list(y), groups), {"0", "1"}, [0.5])
     assert not np.allclose(without.weights, fitted.weights)  # a group left out changes the fit
+
+
+def test_kinds_within_a_source_are_damped_as_if_they_were_sources() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(90, 4))
+    y = (x[:, 1] + 0.5 * rng.normal(size=90) > 0).astype(int)
+    groups = [str(i % 3) for i in range(90)]
+    kinds = ["a" if i < 70 else "b" for i in range(90)]
+    rows = [x[i : i + 1] for i in range(90)]
+    (by_kind,) = ridge.fit(ridge.cells(rows, list(y), groups, kinds), {"0", "1", "2"}, [0.5], 0.5)
+    split = [f"{g}/{k}" for g, k in zip(groups, kinds, strict=True)]
+    (as_sources,) = ridge.fit(ridge.cells(rows, list(y), split), set(split), [0.5], 0.5)
+    assert np.allclose(by_kind.weights, as_sources.weights, atol=1e-10)
+    (plain,) = ridge.fit(ridge.cells(rows, list(y), groups), {"0", "1", "2"}, [0.5], 0.5)
+    assert not np.allclose(by_kind.weights, plain.weights)  # the smaller kind weighs more than it did
+    (left_out,) = ridge.fit(ridge.cells(rows, list(y), groups, kinds), {"0", "1"}, [0.5], 0.5)
+    (left_out_split,) = ridge.fit(
+        ridge.cells(rows, list(y), split), {s for s in split if not s.startswith("2/")}, [0.5], 0.5
+    )
+    assert np.allclose(left_out.weights, left_out_split.weights, atol=1e-10)  # a source leaves with all its kinds

@@ -105,6 +105,30 @@ def test_bad_training_folders(tmp_path: Path) -> None:
     assert not (tmp_path / "m.npz").exists()
 
 
+def test_the_model_sees_transparent_pixels_on_its_heads_grey(tmp_path: Path) -> None:
+    head = shipped_head()
+    assert methods.get("model").background == (head.background,) * 3 != (255, 255, 255)
+    picture = synthetic_photo(7, 160)
+    alpha = np.zeros(picture.shape[:2], np.uint8)
+    alpha[30:130, 40:120] = 255  # an opaque cut-out on a transparent canvas
+    cutout = tmp_path / "cutout.png"
+    cv2.imwrite(str(cutout), np.dstack([picture, alpha]))
+    flat = np.where(alpha[:, :, None] > 0, picture, np.uint8(head.background))
+    on_grey, on_white = tmp_path / "grey.png", tmp_path / "white.png"
+    cv2.imwrite(str(on_grey), flat)
+    cv2.imwrite(str(on_white), np.where(alpha[:, :, None] > 0, picture, np.uint8(255)))
+    assert classify(cutout).score == pytest.approx(classify(on_grey).score, abs=1e-6)
+    assert classify(cutout).score != pytest.approx(classify(on_white).score, abs=1e-6)
+    # a head written before the background was chosen saw white, and still loads
+    older = tmp_path / "older.npz"
+    with np.load(Path(__file__).parents[2] / "src" / "codecalamity" / "images" / "model" / "head.npz") as data:
+        np.savez(older, **{k: data[k] for k in data.files if k != "background"})
+    assert Head.load(older).background == 255
+    dataclasses.replace(head, background=300).save(older)
+    with pytest.raises(ModelError, match="not a grey level"):
+        Head.load(older)
+
+
 def test_bad_model_files_are_a_clear_error(tmp_path: Path) -> None:
     shipped = Path(__file__).parents[2] / "src" / "codecalamity" / "images" / "model" / "head.npz"
     truncated = tmp_path / "truncated.npz"

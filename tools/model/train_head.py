@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--l2", type=float, help="another ridge strength than the recipe's (to measure it)")
     parser.add_argument("--damping", type=float, help="another source damping than the recipe's (to measure it)")
     parser.add_argument("--views", help="other views than the recipe's, comma-separated (to measure them)")
+    parser.add_argument("--background", type=int, help="another grey level for transparent pixels (to measure it)")
     args = parser.parse_args()
     views = tuple(args.views.split(",")) if args.views else RECIPE.test_views
     recipe = dataclasses.replace(
@@ -60,6 +61,7 @@ def main() -> None:
         damping=RECIPE.damping if args.damping is None else args.damping,
         train_views=views if args.views else RECIPE.train_views,
         test_views=views,
+        background=RECIPE.background if args.background is None else args.background,
     )
     roots = args.sets or default_sets()
     items = read_sets(roots)
@@ -68,7 +70,7 @@ def main() -> None:
         parts = []
         for backbone in args.backbone or [None]:
             use_backbone(None if backbone is None or str(backbone) == "shipped" else backbone)
-            parts.append(view_matrix(items, view))
+            parts.append(view_matrix(items, view, recipe.background))
         train.append(np.hstack(parts))
     k = len(recipe.test_views)
     assert recipe.train_views[:k] == recipe.test_views
@@ -76,14 +78,14 @@ def main() -> None:
     items = [it for it, g in zip(items, good, strict=True) if g]
     rows = [np.stack([v[i] for v in train]) for i in np.flatnonzero(good)]
     labels = np.array([it.y for it in items])
-    groups = [it.group for it in items]
+    groups, kinds = [it.group for it in items], [it.kind for it in items]
 
     def fit(idx: np.ndarray):  # type: ignore[no-untyped-def]
-        linear = recipe.fit([rows[i] for i in idx], labels[idx], [groups[i] for i in idx])
+        linear = recipe.fit([rows[i] for i in idx], labels[idx], [groups[i] for i in idx], [kinds[i] for i in idx])
         return lambda held: np.array([linear(rows[i][:k]).mean() for i in held])
 
     # leave-one-source-out folds are unions of whole sources: the per-source sums are taken once
-    parts = ridge.cells(rows, [int(v) for v in labels], groups)
+    parts = ridge.cells(rows, [int(v) for v in labels], groups, kinds)
 
     def fit_sources(idx: np.ndarray):  # type: ignore[no-untyped-def]
         (linear,) = ridge.fit(parts, {groups[i] for i in idx}, [recipe.l2], recipe.damping)
@@ -113,6 +115,7 @@ def main() -> None:
         views=recipe.test_views,
         cartoon_above=high,
         photo_below=low,
+        background=recipe.background,
     )
     head.save(args.out)
     rng = np.random.default_rng(0)

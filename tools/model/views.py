@@ -30,6 +30,7 @@ from image_sets import Item, cached, default_sets, read_sets  # noqa: E402
 
 from codecalamity.images.loading import ImageError, load_image  # noqa: E402
 from codecalamity.images.methods.model import FEATURES, center_input, features, to_input  # noqa: E402
+from codecalamity.images.recipe import RECIPE  # noqa: E402
 
 SIZE = 224
 MODEL_FILE = ROOT / "src" / "codecalamity" / "images" / "model" / "backbone.onnx"
@@ -39,7 +40,41 @@ VIEWS = ("whole", "mirror", "jpeg", "center", "texture")
 Array = npt.NDArray[np.float32]
 
 
+CUT_MARGIN = 0.05
+# cut-out views: a transparent picture cropped to its opaque pixels' bounding box plus this share on each side
+
+
+def opaque_box(mask: npt.NDArray[np.bool_]) -> tuple[int, int, int, int] | None:
+    """The bounding box (top, bottom, left, right) of the opaque pixels plus a margin, or None when the picture
+    has no transparent pixel (or no opaque one)."""
+    if mask.all() or not mask.any():
+        return None
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    h, w = mask.shape
+    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    dy, dx = round((bottom - top) * CUT_MARGIN), round((right - left) * CUT_MARGIN)
+    return max(0, top - dy), min(h, bottom + dy), max(0, left - dx), min(w, right + dx)
+
+
+def _cut(path: Path, view: str) -> Array | None:
+    """The views of transparent pictures: ``VIEW@bgN`` composites them onto grey level N instead of white (the
+    recipe's background), ``VIEW@cut`` crops them to their opaque pixels' box (measured, not kept)."""
+    base, how = view.split("@")
+    level = int(how[2:]) if how.startswith("bg") else 255
+    try:
+        image, mask = load_image(path, size=SIZE if base != "center" else 2 * SIZE, background=(level,) * 3)
+    except ImageError:
+        return None
+    box = opaque_box(mask) if how == "cut" else None
+    if box is not None:
+        top, bottom, left, right = box
+        image = np.ascontiguousarray(image[top:bottom, left:right])
+    return center_input(image, SIZE) if base == "center" else to_input(image, SIZE)
+
+
 def _input(path: Path, view: str) -> Array | None:
+    if "@" in view:
+        return _cut(path, view)
     try:
         image, _ = load_image(path, size=SIZE if view != "center" else 2 * SIZE)
     except ImageError:
@@ -134,14 +169,46 @@ def inception(paths: Sequence[Path]) -> list[Array]:
 _INCEPTION = None
 
 
-def view_matrix(items: Sequence[Item], view: str) -> Array:
-    """One row per item: the view's features (NaN where the file could not be read)."""
+def view_matrix(items: Sequence[Item], view: str, background: int = RECIPE.background) -> Array:
+    """One row per item: the view's features (NaN where the file could not be read); the recipe's views of
+    transparent pictures on the ``background`` grey level."""
+    if view in ("whole", "center") and background != 255:
+        view = f"{view}@bg{background}"
+    return _matrix(items, view)
+
+
+def _matrix(items: Sequence[Item], view: str) -> Array:
     if view == "inception":
         return np.stack(cached("inception-whole", items, inception, chunk=16))
     if view.startswith("style-"):
         return np.stack(cached(f"mnv2s-{view[6:]}", items, extractor(view[6:], style=True)))
+    if "@" in view:
+        return _cut_matrix(items, view)
     name = "texture-v1" if view == "texture" else f"{BACKBONE}-{view}"
     return np.stack(cached(name, items, extractor(view)))
+
+
+def _transparent(paths: Sequence[Path]) -> list[Array]:
+    def one(path: Path) -> Array:
+        try:
+            _, mask = load_image(path)
+        except ImageError:
+            return np.zeros(1, np.float32)
+        return np.array([float(not mask.all())], np.float32)
+
+    with ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        return list(pool.map(one, paths))
+
+
+def _cut_matrix(items: Sequence[Item], view: str) -> Array:
+    """A view of transparent pictures (``_cut``): the plain view's features, recomputed only for the pictures with
+    transparent pixels."""
+    out = _matrix(items, view.split("@")[0]).copy()
+    flags = np.stack(cached("transparent-v1", items, _transparent))[:, 0] > 0
+    picked = [items[i] for i in np.flatnonzero(flags)]
+    if picked:
+        out[flags] = np.stack(cached(f"{BACKBONE}-{view}", picked, extractor(view)))
+    return out
 
 
 def main() -> None:

@@ -73,7 +73,7 @@ def classify(
     """
     chosen = methods.get(method)
     high, low = thresholds(method, cartoon_above, photo_below)
-    (score,) = chosen.score_batch([load_image(source, size=chosen.size)])
+    (score,) = chosen.score_batch([load_image(source, size=chosen.size, background=chosen.background)])
     return Verdict(label_for(score, high, low), score, chosen.name)
 
 
@@ -126,7 +126,7 @@ def classify_many(
 
     def one(path: Path) -> Result:
         try:
-            (score,) = chosen.score_batch([load_image(path, size=chosen.size)])
+            (score,) = chosen.score_batch([load_image(path, size=chosen.size, background=chosen.background)])
         except ImageError as err:
             return Result(path, None, str(err))
         return Result(path, Verdict(label_for(score, cartoon_above, photo_below), score, chosen.name))
@@ -161,7 +161,7 @@ def _batched(
 
     def load(path: Path) -> tuple[Path, object]:
         try:
-            return path, load_image(path, size=method.size)
+            return path, load_image(path, size=method.size, background=method.background)
         except ImageError as err:
             return path, err
 

@@ -37,7 +37,9 @@ def is_image_path(path: Path) -> bool:
     return path.suffix.lower() in SUFFIXES
 
 
-def load_image(source: Source, size: int | None = None) -> tuple[BGRImage, Mask]:
+def load_image(
+    source: Source, size: int | None = None, background: tuple[int, int, int] = BACKGROUND
+) -> tuple[BGRImage, Mask]:
     """Load ``source`` (a path, bytes or an array) as a BGR ``uint8`` image and its opaque-pixel mask.
 
     Parameters
@@ -46,11 +48,13 @@ def load_image(source: Source, size: int | None = None) -> tuple[BGRImage, Mask]
         A file path, the file's bytes, or an already decoded array (BGR, or grayscale).
     size
         The side the caller will resize to; lets JPEG decode at a reduced scale that is still at least this big.
+    background
+        The RGB colour transparent pixels are composited onto (white unless a method asks for another).
 
     Returns
     -------
     image, mask
-        The image composited onto white, and True where it was opaque (all True without transparency).
+        The image composited onto ``background``, and True where it was opaque (all True without transparency).
 
     Raises
     ------
@@ -58,7 +62,7 @@ def load_image(source: Source, size: int | None = None) -> tuple[BGRImage, Mask]
         The file is missing, empty, truncated, corrupt, not an image, or too large.
     """
     if isinstance(source, np.ndarray):
-        return _from_array(source)
+        return _from_array(source, background)
     if not isinstance(source, (str, Path, bytes)):
         raise ImageError(f"cannot classify a {type(source).__name__}")
     try:
@@ -71,7 +75,7 @@ def load_image(source: Source, size: int | None = None) -> tuple[BGRImage, Mask]
                     img.draft("RGB", (size, size))
                 img.seek(0)
                 img.load()
-                return _to_bgr(ImageOps.exif_transpose(img), size)
+                return _to_bgr(ImageOps.exif_transpose(img), size, background)
     except ImageError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
@@ -99,7 +103,7 @@ def _reason(err: Exception) -> str:
     return f"image is too large: {err}"
 
 
-def _to_bgr(img: Image.Image, size: int | None) -> tuple[BGRImage, Mask]:
+def _to_bgr(img: Image.Image, size: int | None, background: tuple[int, int, int]) -> tuple[BGRImage, Mask]:
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
         top = arr.max() if arr.size and arr.max() > 0 else 1.0
@@ -114,7 +118,7 @@ def _to_bgr(img: Image.Image, size: int | None) -> tuple[BGRImage, Mask]:
     if img.mode in ("RGBA", "LA"):
         rgba = img.convert("RGBA")
         alpha = rgba.getchannel("A")
-        canvas = Image.new("RGB", rgba.size, BACKGROUND)
+        canvas = Image.new("RGB", rgba.size, background)
         canvas.paste(rgba, mask=alpha)
         img = canvas
         mask = np.asarray(alpha) > 127
@@ -126,7 +130,7 @@ def _to_bgr(img: Image.Image, size: int | None) -> tuple[BGRImage, Mask]:
     return np.ascontiguousarray(rgb[:, :, ::-1]), mask
 
 
-def _from_array(arr: np.ndarray) -> tuple[BGRImage, Mask]:
+def _from_array(arr: np.ndarray, background: tuple[int, int, int]) -> tuple[BGRImage, Mask]:
     if arr.size == 0:
         raise ImageError("empty array")
     if arr.dtype != np.uint8:
@@ -139,6 +143,6 @@ def _from_array(arr: np.ndarray) -> tuple[BGRImage, Mask]:
     if arr.shape[2] == 4:
         mask = arr[:, :, 3] > 127
         alpha = arr[:, :, 3:4].astype(np.float32) / 255.0
-        bg = np.array(BACKGROUND[::-1], dtype=np.float32)
+        bg = np.array(background[::-1], dtype=np.float32)
         arr = (arr[:, :, :3] * alpha + bg * (1 - alpha)).astype(np.uint8)
     return np.ascontiguousarray(arr), mask

@@ -31,13 +31,20 @@ class Recipe:
     l2: float
     """Ridge regularisation on standardised features, chosen by leave-one-source-out."""
     damping: float
-    """A source of ``n`` pictures weighs ``n ** -damping`` per picture, so one big source does not rule."""
+    """A source of ``n`` pictures weighs ``n ** -damping`` per picture, so one big source does not rule; where
+    the pictures' kinds are known, each kind within a source is damped on its own."""
+    background: int
+    """The grey level that transparent pixels are composited onto before the backbone sees them."""
 
     def fit(
-        self, rows: Sequence[npt.NDArray[np.floating]], labels: npt.NDArray[np.integer], groups: Sequence[str]
+        self,
+        rows: Sequence[npt.NDArray[np.floating]],
+        labels: npt.NDArray[np.integer],
+        groups: Sequence[str],
+        kinds: Sequence[str] | None = None,
     ) -> ridge.Linear:
         """The linear head on every picture's rows (one row per training view)."""
-        parts = ridge.cells(rows, [int(v) for v in labels], groups)
+        parts = ridge.cells(rows, [int(v) for v in labels], groups, kinds)
         (linear,) = ridge.fit(parts, set(groups), [self.l2], self.damping)
         return linear
 
@@ -47,4 +54,4 @@ class Recipe:
         return fit_platt(np.asarray(raw, np.float64), np.asarray(labels, np.float64))
 
 
-RECIPE = Recipe(train_views=("whole", "center"), test_views=("whole", "center"), l2=3.0, damping=0.5)
+RECIPE = Recipe(train_views=("whole", "center"), test_views=("whole", "center"), l2=3.0, damping=0.5, background=128)

@@ -1,9 +1,10 @@
 """A class-balanced ridge classifier fitted from sufficient statistics, so leave-one-source-out is cheap.
 
-For each (source, class) cell the sums ``n, sum x, sum x x^T, sum t x, sum t`` (targets ``t = +-1``) are taken
-once; a fold's fit adds the cells it may use, each weighted (classes balanced, large sources damped),
-standardises, and solves ``(C + l2 I) w = c`` for each regularisation strength. Scores are the linear outputs;
-Platt scaling (:func:`codecalamity.images.train.fit_platt`) turns them into probabilities.
+For each (source, class) cell, or (source, class, kind) cell where the pictures' kinds are known, the sums
+``n, sum x, sum x x^T, sum t x, sum t`` (targets ``t = +-1``) are taken once; a fold's fit adds the cells it may
+use, each weighted (classes balanced, large cells damped), standardises, and solves ``(C + l2 I) w = c`` for each
+regularisation strength. Scores are the linear outputs; Platt scaling
+(:func:`codecalamity.images.train.fit_platt`) turns them into probabilities.
 """
 
 from __future__ import annotations
@@ -41,13 +42,21 @@ class Linear:
         return np.asarray(((x - self.mean) / self.scale) @ self.weights + self.bias, dtype=np.float64)
 
 
+Key = tuple[str, int, str]
+# a cell: (group, label, kind)
+
+
 def cells(
-    rows: Sequence[npt.NDArray[np.floating]], labels: Sequence[int], groups: Sequence[str]
-) -> dict[tuple[str, int], Cell]:
-    """The sums per (group, label) of every item's rows (``rows[i]`` is an ``r x d`` array)."""
-    out: dict[tuple[str, int], Cell] = {}
-    order: dict[tuple[str, int], list[int]] = {}
-    for i, key in enumerate(zip(groups, labels, strict=True)):
+    rows: Sequence[npt.NDArray[np.floating]],
+    labels: Sequence[int],
+    groups: Sequence[str],
+    kinds: Sequence[str] | None = None,
+) -> dict[Key, Cell]:
+    """The sums per (group, label, kind) of every item's rows (``rows[i]`` is an ``r x d`` array); without
+    ``kinds``, one cell per (group, label)."""
+    out: dict[Key, Cell] = {}
+    order: dict[Key, list[int]] = {}
+    for i, key in enumerate(zip(groups, labels, kinds or [""] * len(groups), strict=True)):
         order.setdefault(key, []).append(i)
     for key, members in order.items():
         x = np.concatenate([rows[i] for i in members]).astype(np.float64)
@@ -56,11 +65,11 @@ def cells(
     return out
 
 
-def fit(parts: dict[tuple[str, int], Cell], use: set[str], l2: Sequence[float], damping: float = 0.0) -> list[Linear]:
+def fit(parts: dict[Key, Cell], use: set[str], l2: Sequence[float], damping: float = 0.0) -> list[Linear]:
     """One ridge fit per ``l2`` on the cells of the groups in ``use``.
 
-    Classes weigh the same in total; within a class, a group of ``n`` rows weighs ``n ** -damping`` per row
-    (0: every row alike; 0.5: large sources count less).
+    Classes weigh the same in total; within a class, a cell of ``n`` rows weighs ``n ** -damping`` per row
+    (0: every row alike; 0.5: large sources, and large kinds within a source, count less).
     """
     chosen = {k: c for k, c in parts.items() if k[0] in use}
     per_class = {label: sum(c.count ** (1 - damping) for k, c in chosen.items() if k[1] == label) for label in (0, 1)}
@@ -68,7 +77,7 @@ def fit(parts: dict[tuple[str, int], Cell], use: set[str], l2: Sequence[float], 
     sw, st = 0.0, 0.0
     sx, sxt = np.zeros(d), np.zeros(d)
     sxx = np.zeros((d, d))
-    for (_, label), c in chosen.items():
+    for (_, label, _), c in chosen.items():
         w = c.count**-damping / max(per_class[label], 1e-12)
         sw += w * c.count
         st += w * c.st

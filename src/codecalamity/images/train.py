@@ -64,7 +64,7 @@ def _variants(path: Path, size: int, jpeg: bool, rng: np.random.Generator) -> li
     copy, so that compression artefacts are no hint of the class."""
     from codecalamity.images.recipe import RECIPE
 
-    image, _ = load_image(path, size=2 * size)
+    image, _ = load_image(path, size=2 * size, background=(RECIPE.background,) * 3)
     out = view_inputs(image, size, RECIPE.train_views)
     if jpeg:
         rgb = (out[0].transpose(1, 2, 0) * 255).astype(np.uint8)
@@ -182,6 +182,7 @@ def fit_head(
         views=RECIPE.test_views,
         cartoon_above=high,
         photo_below=low,
+        background=RECIPE.background,
     )
     held_idx = np.flatnonzero(held)
     probs = np.array([head.calibrated(head.raw(feats[i][:k]).mean()) for i in held_idx])  # not the augmentations

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from codecalamity._errors import UsageError
+from codecalamity.images.loading import BACKGROUND
 from codecalamity.images.types import BGRImage, Mask
 
 Measure = Callable[[BGRImage, Mask], float]
@@ -42,6 +43,8 @@ class Method:
         Default sort thresholds on the score; between them is ``unsure``.
     batch
         How many images :meth:`score_batch` takes at once (1: the measures score each image on a worker thread).
+    background
+        The RGB colour that transparent pixels are composited onto when an image is loaded for this method.
     """
 
     name: str
@@ -53,6 +56,7 @@ class Method:
     cartoon_above: float = 0.75
     photo_below: float = 0.25
     batch: int = 1
+    background: tuple[int, int, int] = BACKGROUND
 
     def prepare(self, image: BGRImage, mask: Mask) -> tuple[BGRImage, Mask]:
         """Resize to the method's working size (the tutorial squashes to a square too)."""

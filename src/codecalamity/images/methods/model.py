@@ -60,6 +60,9 @@ class Head:
     cartoon_above: float = 0.98
     photo_below: float = 0.02
     """Default sort thresholds: chosen on out-of-source (or out-of-fold) scores for 99 % right moves."""
+    background: int = 255
+    """The grey level that transparent pixels are composited onto before the backbone sees them (heads written
+    before it was chosen saw white)."""
 
     def raw(self, features: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
         """The linear output of each row, before calibration."""
@@ -89,6 +92,7 @@ class Head:
                 info=np.array(self.info),
                 views=np.array(",".join(self.views)),
                 thresholds=np.array([self.cartoon_above, self.photo_below]),
+                background=np.array(self.background),
             )
         os.replace(tmp, path)
 
@@ -111,6 +115,7 @@ class Head:
                     views=tuple(str(data["views"]).split(",")),
                     cartoon_above=float(data["thresholds"][0]),
                     photo_below=float(data["thresholds"][1]),
+                    background=int(data["background"]) if "background" in data else 255,
                 )
         except ModelError:
             raise
@@ -123,6 +128,8 @@ class Head:
             raise ModelError(f"{path}: thresholds {head.cartoon_above}, {head.photo_below} are out of order")
         if not head.views or not set(head.views) <= set(VIEWS):
             raise ModelError(f"{path}: unknown views {head.views}")
+        if not 0 <= head.background <= 255:
+            raise ModelError(f"{path}: background {head.background} is not a grey level")
         if not 64 <= head.size <= 512:
             raise ModelError(f"{path}: input size {head.size} is out of range")
         return head
@@ -216,6 +223,7 @@ def make(head: Head, name: str = "model") -> ModelMethod:
         cartoon_above=head.cartoon_above,
         photo_below=head.photo_below,
         batch=16,
+        background=(head.background,) * 3,
         head=head,
     )
 

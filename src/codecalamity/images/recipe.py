@@ -54,4 +54,4 @@ class Recipe:
         return fit_platt(np.asarray(raw, np.float64), np.asarray(labels, np.float64))
 
 
-RECIPE = Recipe(train_views=("whole", "center"), test_views=("whole", "center"), l2=3.0, damping=0.5, background=128)
+RECIPE = Recipe(train_views=("whole", "center"), test_views=("whole", "center"), l2=3.0, damping=0.3, background=128)

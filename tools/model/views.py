@@ -62,19 +62,23 @@ def _cut(path: Path, view: str) -> Array | None:
     base, how = view.split("@")
     level = int(how[2:]) if how.startswith("bg") else 255
     try:
-        image, mask = load_image(path, size=SIZE if base != "center" else 2 * SIZE, background=(level,) * 3)
+        image, mask = load_image(path, size=2 * SIZE if base.startswith("center") else SIZE, background=(level,) * 3)
     except ImageError:
         return None
     box = opaque_box(mask) if how == "cut" else None
     if box is not None:
         top, bottom, left, right = box
         image = np.ascontiguousarray(image[top:bottom, left:right])
-    return center_input(image, SIZE) if base == "center" else to_input(image, SIZE)
+    if base.startswith("center"):  # centerNN: without NN % of each side (the recipe's: CENTER_MARGIN)
+        return center_input(image, SIZE, int(base[6:]) / 100) if base[6:] else center_input(image, SIZE)
+    return to_input(image, SIZE)
 
 
 def _input(path: Path, view: str) -> Array | None:
     if "@" in view:
         return _cut(path, view)
+    if view.startswith("center") and view != "center":
+        return _cut(path, f"{view}@bg255")
     try:
         image, _ = load_image(path, size=SIZE if view != "center" else 2 * SIZE)
     except ImageError:
@@ -172,7 +176,7 @@ _INCEPTION = None
 def view_matrix(items: Sequence[Item], view: str, background: int = RECIPE.background) -> Array:
     """One row per item: the view's features (NaN where the file could not be read); the recipe's views of
     transparent pictures on the ``background`` grey level."""
-    if view in ("whole", "center") and background != 255:
+    if (view == "whole" or view.startswith("center")) and background != 255:
         view = f"{view}@bg{background}"
     return _matrix(items, view)
 

@@ -168,10 +168,10 @@ def to_input(image: BGRImage, size: int) -> npt.NDArray[np.float32]:
     return np.ascontiguousarray(small[:, :, ::-1].transpose(2, 0, 1), dtype=np.float32) / np.float32(255.0)
 
 
-def center_input(image: BGRImage, size: int) -> npt.NDArray[np.float32]:
-    """The ``center`` view: the middle of the image, without :data:`CENTER_MARGIN` on each side."""
+def center_input(image: BGRImage, size: int, margin: float = CENTER_MARGIN) -> npt.NDArray[np.float32]:
+    """The ``center`` view: the middle of the image, without ``margin`` (a share of each side) on each side."""
     h, w = image.shape[:2]
-    dh, dw = round(h * CENTER_MARGIN), round(w * CENTER_MARGIN)
+    dh, dw = round(h * margin), round(w * margin)
     return to_input(np.ascontiguousarray(image[dh : h - dh, dw : w - dw]), size)
 
 

@@ -52,6 +52,7 @@ def main() -> None:
     parser.add_argument("--l2", type=float, help="another ridge strength than the recipe's (to measure it)")
     parser.add_argument("--damping", type=float, help="another source damping than the recipe's (to measure it)")
     parser.add_argument("--views", help="other views than the recipe's, comma-separated (to measure them)")
+    parser.add_argument("--train-view", action="append", default=[], help="another training-only view (to measure it)")
     parser.add_argument("--background", type=int, help="another grey level for transparent pixels (to measure it)")
     args = parser.parse_args()
     views = tuple(args.views.split(",")) if args.views else RECIPE.test_views
@@ -59,7 +60,7 @@ def main() -> None:
         RECIPE,
         l2=RECIPE.l2 if args.l2 is None else args.l2,
         damping=RECIPE.damping if args.damping is None else args.damping,
-        train_views=views if args.views else RECIPE.train_views,
+        train_views=(views if args.views else RECIPE.train_views) + tuple(args.train_view),
         test_views=views,
         background=RECIPE.background if args.background is None else args.background,
     )

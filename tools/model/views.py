@@ -65,6 +65,14 @@ def _cut(path: Path, view: str) -> Array | None:
         image, mask = load_image(path, size=2 * SIZE if base.startswith("center") else SIZE, background=(level,) * 3)
     except ImageError:
         return None
+    if how == "blob":  # training augmentation: the picture as a cut-out, an ellipse of it on the recipe's grey
+        image, mask = load_image(path, size=SIZE, background=(RECIPE.background,) * 3)
+        h, w = image.shape[:2]
+        rng = np.random.default_rng(int.from_bytes(hashlib.sha256(path.name.encode()).digest()[:8], "little"))
+        ry, rx = h * rng.uniform(0.3, 0.48), w * rng.uniform(0.3, 0.48)
+        yy, xx = np.mgrid[0:h, 0:w]
+        inside = ((yy - h / 2) / ry) ** 2 + ((xx - w / 2) / rx) ** 2 <= 1
+        image = np.where((inside & mask)[:, :, None], image, np.uint8(RECIPE.background))
     box = opaque_box(mask) if how == "cut" else None
     if box is not None:
         top, bottom, left, right = box
@@ -186,6 +194,8 @@ def _matrix(items: Sequence[Item], view: str) -> Array:
         return np.stack(cached("inception-whole", items, inception, chunk=16))
     if view.startswith("style-"):
         return np.stack(cached(f"mnv2s-{view[6:]}", items, extractor(view[6:], style=True)))
+    if view.endswith("@blob"):
+        return np.stack(cached(f"{BACKBONE}-{view}", items, extractor(view)))
     if "@" in view:
         return _cut_matrix(items, view)
     name = "texture-v1" if view == "texture" else f"{BACKBONE}-{view}"

@@ -35,6 +35,49 @@ class Layout:
     parts: bool
 
 
+class _Held:
+    """Bytes of a request not yet shipped, kept as the pieces they arrived in: appending never copies (a
+    growing ``bytearray`` copied a part's bytes several times over as it grew, once its front had been cut)."""
+
+    def __init__(self) -> None:
+        self.pieces: collections.deque[memoryview] = collections.deque()
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def append(self, data: bytes) -> None:
+        self.pieces.append(memoryview(data))
+        self._size += len(data)
+
+    def take(self, n: int) -> bytes:
+        """The first ``n`` bytes, joined into one, no longer held."""
+        taken: list[memoryview] = []
+        while n > 0:
+            piece = self.pieces.popleft()
+            if len(piece) > n:
+                self.pieces.appendleft(piece[n:])
+                piece = piece[:n]
+            taken.append(piece)
+            n -= len(piece)
+            self._size -= len(piece)
+        return b"".join(taken)
+
+    def drop(self, n: int) -> None:
+        """Forget the first ``n`` bytes."""
+        while n > 0:
+            piece = self.pieces.popleft()
+            if len(piece) > n:
+                self.pieces.appendleft(piece[n:])
+                piece = piece[:n]
+            n -= len(piece)
+            self._size -= len(piece)
+
+    def clear(self) -> None:
+        self.pieces.clear()
+        self._size = 0
+
+
 class _Stream:
     """The body of a part uploaded while its bytes arrive: read by the uploading thread, fed by the request."""
 
@@ -45,7 +88,7 @@ class _Stream:
         self._cond = threading.Condition()
         self._failed = False
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | memoryview) -> None:
         with self._cond:
             self._chunks.append(memoryview(data))
             self._cond.notify()
@@ -85,7 +128,7 @@ class PartWriter:
         self._layout = layout
         self._assembly: Assembly | None = None
         self._lock = threading.Lock()
-        self._buf = bytearray()
+        self._buf = _Held()
         self._start = -1
         self._sent: list[tuple[concurrent.futures.Future[str], int, int]] = []
         self._end = -1
@@ -103,7 +146,7 @@ class PartWriter:
             self._abandon_stream()
             self._ship(len(self._buf), part=False)
             self._start = offset
-        self._buf += data
+        self._buf.append(data)
         if self._stream is not None:
             stream, _, size = self._stream
             fed = len(self._buf) - len(data)
@@ -138,14 +181,15 @@ class PartWriter:
                 _, future, size = self._stream
                 self._stream = None
                 self._sent.append((future, start, size))
-                del self._buf[:size]
+                self._buf.drop(size)
                 self._start += size
                 continue
             self._ship(stop - start, part=layout.parts)
 
     def _open_stream(self, size: int) -> None:
         stream = _Stream(size)
-        stream.feed(bytes(self._buf))
+        for piece in self._buf.pieces:
+            stream.feed(piece)
         number = self._start // self._get_layout().part_size + 1
         future = self._storage.streams.submit(self._put_part, number, stream, size)
         self._stream = (stream, future, size)
@@ -161,8 +205,7 @@ class PartWriter:
     def _ship(self, n: int, *, part: bool) -> None:
         if n == 0:
             return
-        body = bytes(self._buf[:n])
-        del self._buf[:n]
+        body = self._buf.take(n)
         start = self._start
         self._start += n
         pool = self._storage.pool
@@ -234,7 +277,7 @@ class PartWriter:
         # whatever was not handed out is nobody's: staging objects are deleted once stored (a part is left to
         # the multipart upload, which a retry overwrites and expiry aborts)
         self._abandon_stream()
-        self._buf = bytearray()
+        self._buf.clear()
         for future, _, _ in self._sent:
             future.add_done_callback(self._storage.cleanup)
         self._sent = []

@@ -229,8 +229,13 @@ def weed_bin() -> str:
     return found
 
 
-def start_seaweedfs(data: Path, s3_port: int | None = None) -> Service:
-    """Start ``weed server -s3`` (master, volume, filer and S3 gateway in one process) with data in ``data``."""
+def start_seaweedfs(
+    data: Path, s3_port: int | None = None, *, extra: Sequence[str] = (), env: dict[str, str] | None = None
+) -> Service:
+    """Start ``weed server -s3`` (master, volume, filer and S3 gateway in one process) with data in ``data``.
+
+    ``extra`` flags go after ours (a later flag wins), ``env`` is added to the process's environment.
+    """
     data = data.resolve()
     data.mkdir(parents=True, exist_ok=True)
     ports = free_ports(8)
@@ -256,9 +261,10 @@ def start_seaweedfs(data: Path, s3_port: int | None = None) -> Service:
         f"-s3.port.grpc={s3_grpc}",
         "-s3.port.iceberg=0",
         "-s3.port.lance=0",
+        *extra,
     ]
     log = data.parent / f"{data.name}.log"
-    proc = _spawn(cmd, log)
+    proc = _spawn(cmd, log, env={**os.environ, **env} if env else None)
     url = f"http://127.0.0.1:{s3}"
     wait_until(lambda: _s3_ready(url), proc, "SeaweedFS", log, 90)
     # its graceful stop takes ~25 s; its writes are durable when acknowledged, so a short grace is enough
@@ -301,9 +307,12 @@ def _s3_ready(url: str) -> bool:
 
 # haproxy -----------------------------------------------------------------------------------------------------
 
+# tune.bufsize: 64 KiB buffers instead of 16 KiB, a quarter of the reads and writes per byte forwarded (haproxy's
+# CPU for a 512 MiB upload 0.27 s instead of 0.37-0.43; `option splice-auto` saved little beside it)
 HAPROXY_CONFIG = """\
 global
     maxconn 4096
+    tune.bufsize 65536
 defaults
     mode http
     timeout connect 5s

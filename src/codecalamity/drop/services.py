@@ -230,11 +230,19 @@ def weed_bin() -> str:
 
 
 def start_seaweedfs(
-    data: Path, s3_port: int | None = None, *, extra: Sequence[str] = (), env: dict[str, str] | None = None
+    data: Path,
+    s3_port: int | None = None,
+    *,
+    durable: bool = True,
+    extra: Sequence[str] = (),
+    env: dict[str, str] | None = None,
 ) -> Service:
     """Start ``weed server -s3`` (master, volume, filer and S3 gateway in one process) with data in ``data``.
 
-    ``extra`` flags go after ours (a later flag wins), ``env`` is added to the process's environment.
+    ``durable``: the volume server fsyncs every chunk before the S3 request that wrote it is answered (SeaweedFS
+    does not by default: an acknowledged object could be lost with the machine); set for all buckets through
+    ``weed shell`` (``fs.configure -locationPrefix=/buckets/ -fsync``), kept in the filer's store. ``extra``
+    flags go after ours (a later flag wins), ``env`` is added to the process's environment.
     """
     data = data.resolve()
     data.mkdir(parents=True, exist_ok=True)
@@ -267,8 +275,38 @@ def start_seaweedfs(
     proc = _spawn(cmd, log, env={**os.environ, **env} if env else None)
     url = f"http://127.0.0.1:{s3}"
     wait_until(lambda: _s3_ready(url), proc, "SeaweedFS", log, 90)
-    # its graceful stop takes ~25 s; its writes are durable when acknowledged, so a short grace is enough
+    if durable:
+        try:
+            weed_shell(f"127.0.0.1:{master}.{master_grpc}", f"127.0.0.1:{filer}.{filer_grpc}", FSYNC_ALL)
+        except ServiceError:
+            proc.kill()
+            proc.wait()
+            raise
+    # its graceful stop takes ~25 s; a write it acknowledged is in its volume file (and with ``durable`` on disk)
+    # whether it stops or is killed: a short grace is enough
     return Service("seaweedfs", proc, url, log, s3, stop_grace=3.0)
+
+
+FSYNC_ALL = "fs.configure -locationPrefix=/buckets/ -fsync -apply"
+
+
+def weed_shell(master: str, filer: str, command: str) -> str:
+    """Run one ``weed shell`` command and return what it printed; ``master`` and ``filer`` as
+    ``host:port.grpcPort`` (ours are not the default port + 10000)."""
+    try:
+        done = subprocess.run(
+            [weed_bin(), "shell", f"-master={master}", f"-filer={filer}"],
+            input=f"{command}\nexit\n".encode(),
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as err:
+        raise ServiceError(f"weed shell {command!r} did not finish within 60 s") from err
+    out = (done.stdout + done.stderr).decode(errors="replace")
+    if done.returncode != 0 or "error" in out.lower():
+        raise ServiceError(f"weed shell {command!r} failed:\n{out[-500:]}")
+    return out
 
 
 def s3_client(endpoint: str) -> object:

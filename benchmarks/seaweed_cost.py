@@ -69,7 +69,13 @@ def client(endpoint: str) -> Any:
 
 
 def payload(size: int, content: str) -> bytes:
-    return os.urandom(size) if content == "random" else bytes(size)
+    if content == "random":
+        return os.urandom(size)
+    if content == "text":  # a log or CSV: compressible, detected as text/plain
+        line = b"%d,2026-11-29T05:00:00Z,calamity,%s\n"
+        text = b"".join(line % (i, os.urandom(8).hex().encode()) for i in range(size // 40 + 1))
+        return text[:size]
+    return bytes(size)
 
 
 def cpu(proc: psutil.Process) -> float:
@@ -85,11 +91,12 @@ def one_run(variant: Variant, args: argparse.Namespace, work: Path) -> dict[str,
         s3 = client(weed.url)
         proc = psutil.Process(weed.proc.pid)
         bodies = [payload(MIB, args.content) for _ in range(args.files)]
-        s3.put_object(Bucket=services.S3_BUCKET, Key="warm", Body=bodies[0], IfNoneMatch="*")
+        typed = {"ContentType": args.content_type} if args.content_type else {}
+        s3.put_object(Bucket=services.S3_BUCKET, Key="warm", Body=bodies[0], IfNoneMatch="*", **typed)
         time.sleep(0.5)  # let start-up work settle before counting
 
         def put(i: int) -> None:
-            s3.put_object(Bucket=services.S3_BUCKET, Key=f"small/{i:05}", Body=bodies[i], IfNoneMatch="*")
+            s3.put_object(Bucket=services.S3_BUCKET, Key=f"small/{i:05}", Body=bodies[i], IfNoneMatch="*", **typed)
 
         c0, t0 = cpu(proc), time.perf_counter()
         with concurrent.futures.ThreadPoolExecutor(args.threads) as pool:
@@ -98,12 +105,10 @@ def one_run(variant: Variant, args: argparse.Namespace, work: Path) -> dict[str,
 
         parts = [payload(PART, args.content) for _ in range(args.multipart_mib * MIB // PART)]
         c0, t0 = cpu(proc), time.perf_counter()
-        mpu = s3.create_multipart_upload(Bucket=services.S3_BUCKET, Key="big")["UploadId"]
+        mpu = s3.create_multipart_upload(Bucket=services.S3_BUCKET, Key="big", **typed)["UploadId"]
 
         def part(n: int) -> dict[str, Any]:
-            reply = s3.upload_part(
-                Bucket=services.S3_BUCKET, Key="big", UploadId=mpu, PartNumber=n + 1, Body=parts[n]
-            )
+            reply = s3.upload_part(Bucket=services.S3_BUCKET, Key="big", UploadId=mpu, PartNumber=n + 1, Body=parts[n])
             return {"PartNumber": n + 1, "ETag": reply["ETag"]}
 
         with concurrent.futures.ThreadPoolExecutor(min(args.threads, 2)) as pool:
@@ -134,7 +139,8 @@ def main() -> None:
     parser.add_argument("--multipart-mib", type=int, default=64)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--variants", default=",".join(VARIANTS))
-    parser.add_argument("--content", choices=("random", "zeros"), default="random")
+    parser.add_argument("--content", choices=("random", "zeros", "text"), default="random")
+    parser.add_argument("--content-type", default="", help="sent with every object (default: none, as before)")
     args = parser.parse_args()
     names = args.variants.split(",")
     results: dict[str, list[dict[str, float]]] = {name: [] for name in names}

@@ -31,9 +31,9 @@ from codecalamity.drop import services
 MIB = 1024 * 1024
 PART = 8 * MIB
 
+# extra flags, extra environment, and whether chunks are fsynced (``durable``: the default, since the single node
+# too reports a file stored only once it is on disk)
 Variant = tuple[list[str], dict[str, str], bool]
-"""Extra flags, extra environment, and whether chunks are fsynced (``durable``, the default since it is how a
-file is reported stored by the single node too)."""
 VARIANTS: dict[str, Variant] = {
     "default": ([], {}, True),
     "GOGC=400": ([], {"GOGC": "400"}, True),

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import email.utils
 import hashlib
 import hmac
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import ClientDisconnect, Request
@@ -133,39 +135,36 @@ class TusPatching:
         if sha is None and offset == 0 and role is None:  # a part's hash is no use: the final is hashed whole
             sha = hashlib.sha256()
         position = committed = offset
-        self.inbox.bump(+1)
         try:
-            try:
-                async for piece in body_pieces(request, self.inbox.config.timeout):
-                    if not self.owners.owns(key, request):
-                        raise DropError(409, "superseded by a newer PATCH for this upload")
-                    if position + len(piece) > limit:
-                        raise TooLarge("more bytes than Upload-Length" if size is not None else "over the size limit")
-                    try:
-                        writer.write_at(position, piece)
-                    except OSError as err:
-                        raise disk_error(err) from err
-                    await writer.drain()
-                    if checksum is not None:
-                        checksum[1].update(piece)
-                    if sha is not None:
-                        sha.update(piece)
-                    position += len(piece)
-                    if checksum is None and position - committed >= self.inbox.storage.commit_every:
-                        stored = await writer.checkpoint()
-                        if stored is not None:
-                            # the hash is of bytes up to position: it is worth keeping only at position
-                            at, pieces = stored
-                            committed = await self._advance(upload_id, committed, at, pieces, sha, at == position)
-            except (ClientDisconnect, TimeoutError) as err:
-                # keep what arrived, unless a checksum said the bytes must be whole
-                if checksum is None and self.owners.owns(key, request) and position > committed:
-                    await self._commit(upload_id, committed, position, sha, writer)
-                status = 408 if isinstance(err, TimeoutError) else 400
-                raise DropError(status, "the client stopped sending") from None
-            finally:
-                self.owners.release(key, request)
-                self.inbox.bump(-1)
+            with self._receiving(key, request):
+                try:
+                    async for piece in self._owned_pieces(key, request):
+                        if position + len(piece) > limit:
+                            raise TooLarge(
+                                "more bytes than Upload-Length" if size is not None else "over the size limit"
+                            )
+                        try:
+                            writer.write_at(position, piece)
+                        except OSError as err:
+                            raise disk_error(err) from err
+                        await writer.drain()
+                        if checksum is not None:
+                            checksum[1].update(piece)
+                        if sha is not None:
+                            sha.update(piece)
+                        position += len(piece)
+                        if checksum is None and position - committed >= self.inbox.storage.commit_every:
+                            stored = await writer.checkpoint()
+                            if stored is not None:
+                                # the hash is of bytes up to position: it is worth keeping only at position
+                                at, pieces = stored
+                                committed = await self._advance(upload_id, committed, at, pieces, sha, at == position)
+                except (ClientDisconnect, TimeoutError) as err:
+                    # keep what arrived, unless a checksum said the bytes must be whole
+                    if checksum is None and self.owners.owns(key, request) and position > committed:
+                        await self._commit(upload_id, committed, position, sha, writer)
+                    status = 408 if isinstance(err, TimeoutError) else 400
+                    raise DropError(status, "the client stopped sending") from None
             if checksum is not None and not hmac.compare_digest(checksum[1].digest(), checksum[0]):
                 raise TusError(460, "Checksum Mismatch")
             await self._commit(upload_id, committed, position, sha, writer)
@@ -187,21 +186,18 @@ class TusPatching:
         )
         key = (upload_id, -1)
         self.owners.take(key, request)
-        self.inbox.bump(+1)
         try:
-            try:
-                async for piece in body_pieces(request, self.inbox.config.timeout):
-                    if not self.owners.owns(key, request):
-                        raise DropError(409, "superseded by a newer PATCH for this upload")
-                    sink.write(piece)
-                    await sink.drain()
-                    if checksum is not None:
-                        checksum[1].update(piece)
-            except (ClientDisconnect, TimeoutError) as err:
-                raise DropError(408 if isinstance(err, TimeoutError) else 400, "the client stopped sending") from None
-            finally:
-                self.owners.release(key, request)
-                self.inbox.bump(-1)
+            with self._receiving(key, request):
+                try:
+                    async for piece in self._owned_pieces(key, request):
+                        sink.write(piece)
+                        await sink.drain()
+                        if checksum is not None:
+                            checksum[1].update(piece)
+                except (ClientDisconnect, TimeoutError) as err:
+                    raise DropError(
+                        408 if isinstance(err, TimeoutError) else 400, "the client stopped sending"
+                    ) from None
             if checksum is not None and not hmac.compare_digest(checksum[1].digest(), checksum[0]):
                 raise TusError(460, "Checksum Mismatch")
             if sink.pieces is not None:
@@ -214,6 +210,23 @@ class TusPatching:
         finally:
             sink.abort()
         return Response(status_code=204, headers=self._headers({"Upload-Offset": str(size), **self._expires(), **done}))
+
+    @contextlib.contextmanager
+    def _receiving(self, key: tuple[str, int], request: Request) -> Iterator[None]:
+        """Count ``request`` (which has taken ``key``) as an upload in flight; on leaving, give ``key`` up."""
+        self.inbox.bump(+1)
+        try:
+            yield
+        finally:
+            self.owners.release(key, request)
+            self.inbox.bump(-1)
+
+    async def _owned_pieces(self, key: tuple[str, int], request: Request) -> AsyncIterator[bytes]:
+        """The body's pieces while ``request`` still owns ``key``; 409 once a newer PATCH has taken it."""
+        async for piece in body_pieces(request, self.inbox.config.timeout):
+            if not self.owners.owns(key, request):
+                raise DropError(409, "superseded by a newer PATCH for this upload")
+            yield piece
 
     async def _commit(self, upload_id: str, committed: int, position: int, sha: Any, writer: ChunkWriter) -> int:
         """Store and record the bytes up to ``position``, if the offset is still where this PATCH began.

